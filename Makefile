@@ -1,0 +1,58 @@
+# simpleproduct: PGXS build of the extension and of the REST server.
+#
+#   make                 build the extension and the server
+#   make install         install the extension into PG_CONFIG's PostgreSQL
+#   make installcheck    regression and isolation suites against a running
+#                        server (scripts/test starts a throwaway one for you)
+#   make refresh-email-providers
+#                        refresh data/public-email-providers.txt from npm
+
+EXTENSION = simpleproduct
+EXTVERSION = 0.1.0
+
+MODULE_big = simpleproduct
+OBJS = \
+	src/simpleproduct.o \
+	src/workspace.o \
+	src/normalize.o \
+	src/email_providers.o \
+	src/merge_patch.o \
+	src/person.o \
+	src/identify.o \
+	src/organization.o \
+	src/feedback.o \
+	src/linking.o
+
+# The install script is assembled from the pieces under src/install, in name
+# order, the way pgvector assembles its own from sql/vector.sql.
+INSTALL_PIECES = $(sort $(wildcard src/install/*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --load-extension=$(EXTENSION)
+
+PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = -lpsl -lidn2
+
+EXTRA_CLEAN = src/email_providers.c src/server/simpleproduct-server \
+	src/server/*.o
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PIECES)
+	cat $^ > $@
+
+# The sorted table of public email provider domains, compiled in so that the
+# linking triggers test a domain with a binary search and no query.
+src/email_providers.c: data/public-email-providers.txt src/gen_email_providers.sh
+	sh src/gen_email_providers.sh $< > $@
+
+refresh-email-providers:
+	sh src/refresh_email_providers.sh data/public-email-providers.txt
+
+.PHONY: refresh-email-providers

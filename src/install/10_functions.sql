@@ -1,0 +1,59 @@
+-- simpleproduct install script, part 2: the C functions of the SQL surface.
+-- All take and return jsonb; keys are camelCase as in the public REST API.
+
+-- Create or update a person, resolving identity by externalId, then email.
+CREATE FUNCTION @extschema@.sp_identify(person jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_identify'
+	LANGUAGE C VOLATILE STRICT;
+
+-- Store feedback, resolving (and creating if need be) its person.
+CREATE FUNCTION @extschema@.sp_feedback(feedback jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_feedback'
+	LANGUAGE C VOLATILE STRICT;
+
+-- Create or update an organization, identified by its normalised domain.
+CREATE FUNCTION @extschema@.sp_upsert_org(organization jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_upsert_org'
+	LANGUAGE C VOLATILE STRICT;
+
+-- Look a person up by {"id"}, {"email"} or {"externalId"}; NULL when none.
+CREATE FUNCTION @extschema@.sp_find_person(lookup jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_find_person'
+	LANGUAGE C STABLE STRICT;
+
+-- Look an organization up by {"id"} or {"domain"}; NULL when none.
+CREATE FUNCTION @extschema@.sp_find_org(lookup jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_find_org'
+	LANGUAGE C STABLE STRICT;
+
+-- Helpers, exposed because they are useful on their own and in tests.
+
+-- An email address as simpleproduct stores it: trimmed, lower-cased, with
+-- its domain in ASCII (punycode) form.  Errors on an invalid address.
+CREATE FUNCTION @extschema@.normalize_email(email text) RETURNS text
+	AS 'MODULE_PATHNAME', 'sp_normalize_email'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- A domain as an organization stores it: scheme, path, port and a leading
+-- "www." stripped, lower-cased, in ASCII form.  Errors on an invalid domain.
+CREATE FUNCTION @extschema@.normalize_domain(domain text) RETURNS text
+	AS 'MODULE_PATHNAME', 'sp_normalize_domain'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- The registrable domain of a domain (Public Suffix List), NULL for a
+-- public suffix.
+CREATE FUNCTION @extschema@.registrable_domain(domain text) RETURNS text
+	AS 'MODULE_PATHNAME', 'sp_registrable_domain'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Whether a domain belongs to a public email provider (gmail.com, ...).
+CREATE FUNCTION @extschema@.is_public_email_provider(domain text)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'sp_is_public_email_provider'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- RFC 7396 JSON Merge Patch: patch applied to target.
+CREATE FUNCTION @extschema@.merge_patch(target jsonb, patch jsonb)
+	RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_merge_patch'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;

@@ -1,0 +1,45 @@
+-- simpleproduct install script, part 3: the C triggers that keep identifiers
+-- normalised and domain links true however rows arrive (the functions, plain
+-- INSERT and UPDATE, COPY).
+
+CREATE FUNCTION @extschema@.people_before_write() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'sp_people_before_write'
+	LANGUAGE C;
+
+CREATE TRIGGER people_before_write
+	BEFORE INSERT OR UPDATE ON @extschema@.people
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.people_before_write();
+
+CREATE FUNCTION @extschema@.organizations_before_write() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'sp_organizations_before_write'
+	LANGUAGE C;
+
+CREATE TRIGGER organizations_before_write
+	BEFORE INSERT OR UPDATE ON @extschema@.organizations
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.organizations_before_write();
+
+CREATE FUNCTION @extschema@.organizations_after_write() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'sp_organizations_after_write'
+	LANGUAGE C;
+
+CREATE TRIGGER organizations_after_write
+	AFTER INSERT OR UPDATE OF domain ON @extschema@.organizations
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.organizations_after_write();
+
+-- The identity history is append-only.
+CREATE FUNCTION @extschema@.identity_history_append_only() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'sp_identity_history_append_only'
+	LANGUAGE C;
+
+CREATE TRIGGER identity_history_append_only
+	BEFORE UPDATE OR DELETE ON @extschema@.identity_history
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.identity_history_append_only();
+
+-- A renamed or deleted workspace must not stay in any session's cache.
+CREATE FUNCTION @extschema@.workspaces_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'sp_workspaces_changed'
+	LANGUAGE C;
+
+CREATE TRIGGER workspaces_changed
+	AFTER UPDATE OR DELETE ON @extschema@.workspaces
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.workspaces_changed();
