@@ -56,3 +56,19 @@ refresh-email-providers:
 	sh src/refresh_email_providers.sh data/public-email-providers.txt
 
 .PHONY: refresh-email-providers
+
+# The REST server (src/server): a program of its own, on libmicrohttpd and
+# libpq, built by `make` with the extension.
+SERVER = src/server/simpleproduct-server
+SERVER_OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/server/*.c)))
+SERVER_CFLAGS = -O2 -g -std=gnu11 -pthread -Wall -Wextra -Werror \
+	-I$(shell $(PG_CONFIG) --includedir)
+
+all: $(SERVER)
+
+$(SERVER): $(SERVER_OBJS)
+	$(CC) $(SERVER_CFLAGS) -o $@ $^ -L$(shell $(PG_CONFIG) --libdir) \
+		-lmicrohttpd -lpq
+
+src/server/%.o: src/server/%.c src/server/server.h
+	$(CC) $(SERVER_CFLAGS) -c -o $@ $<

@@ -1,0 +1,202 @@
+/*
+ * response.c
+ *		JSON answers of simpleproduct-server, and the mapping of the
+ *		database's SQLSTATEs to HTTP statuses.
+ *
+ * Every error leaves as {"error":{"code":"...","message":"..."}}.  For a 4xx
+ * the message may be PostgreSQL's own, which the core writes for the caller
+ * ("invalid email address: ..."); a 5xx always says something generic and
+ * the details go to the server's log only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+/*
+ * The contract between the core and this server: the SQLSTATE an error is
+ * raised with decides the HTTP status.
+ *
+ *	SQLSTATE						meaning						HTTP  code
+ *	22P02 invalid_text_representation	malformed JSON			400   invalid_json
+ *	22021 character_not_in_repertoire	body is not UTF-8		400   invalid_json
+ *	42804 datatype_mismatch			a value of the wrong type	400   invalid_type
+ *	22023 invalid_parameter_value	well-formed but invalid		422   invalid_value
+ *	22001 string_data_right_truncation	a value is too long		422   value_too_long
+ *	23514 check_violation			a rule on the data			422   invalid_value
+ *	28000 invalid_authorization_specification  bad key			401   unauthorized
+ *	42501 insufficient_privilege	not allowed					403   forbidden
+ *	P0002 no_data_found				no such row					404   not_found
+ *	SP001 (ours)					identity conflict, 'reject'	409   identity_conflict
+ *	class 08, 57P01, 57P02, 57P03, 53300, connection lost		503   unavailable
+ *	anything else												500   internal_error
+ */
+typedef struct SqlstateMapping
+{
+	const char *sqlstate;
+	unsigned int status;
+	const char *code;
+} SqlstateMapping;
+
+static const SqlstateMapping sqlstate_mappings[] = {
+	{"22P02", 400, "invalid_json"},
+	{"22021", 400, "invalid_json"},
+	{"42804", 400, "invalid_type"},
+	{"22023", 422, "invalid_value"},
+	{"22001", 422, "value_too_long"},
+	{"23514", 422, "invalid_value"},
+	{"28000", 401, "unauthorized"},
+	{"42501", 403, "forbidden"},
+	{"P0002", 404, "not_found"},
+	{"SP001", 409, "identity_conflict"},
+	{"57P01", 503, "unavailable"},
+	{"57P02", 503, "unavailable"},
+	{"57P03", 503, "unavailable"},
+	{"53300", 503, "unavailable"},
+};
+
+/*
+ * Append text to a JSON string being built in out (of size out_size, used
+ * so far *used), escaping what JSON requires.  Stops quietly when out is
+ * full: messages are short and a cut one is still valid JSON.
+ */
+static void
+json_escape_append(char *out, size_t out_size, size_t *used, const char *text)
+{
+	const unsigned char *c;
+
+	for (c = (const unsigned char *) text; *c != '\0'; c++)
+	{
+		char		escaped[8];
+		size_t		len;
+
+		if (*c == '"' || *c == '\\')
+		{
+			escaped[0] = '\\';
+			escaped[1] = (char) *c;
+			len = 2;
+		}
+		else if (*c == '\n')
+		{
+			memcpy(escaped, "\\n", 2);
+			len = 2;
+		}
+		else if (*c < 0x20)
+			len = (size_t) snprintf(escaped, sizeof(escaped), "\\u%04x", *c);
+		else
+		{
+			escaped[0] = (char) *c;
+			len = 1;
+		}
+
+		if (*used + len + 1 > out_size)
+			break;
+		memcpy(out + *used, escaped, len);
+		*used += len;
+	}
+	out[*used] = '\0';
+}
+
+/*
+ * Queue an answer with a JSON body (copied), and the Location and Allow
+ * headers when given.  Records the status for the access log.  While the
+ * server stops, answers close their connection.
+ */
+enum MHD_Result
+respond_json(struct MHD_Connection *connection, Request *request,
+			 unsigned int status, const char *body, size_t body_len,
+			 const char *location, const char *allow)
+{
+	struct MHD_Response *response;
+	enum MHD_Result ret;
+
+	response = MHD_create_response_from_buffer(body_len, (void *) body,
+											   MHD_RESPMEM_MUST_COPY);
+	if (response == NULL)
+		return MHD_NO;
+
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+							"application/json; charset=utf-8");
+	if (location != NULL)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, location);
+	if (allow != NULL)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
+	if (status == 401)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+								"Bearer");
+	if (server_stopping)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION,
+								"close");
+
+	ret = MHD_queue_response(connection, status, response);
+	MHD_destroy_response(response);
+
+	if (request != NULL)
+	{
+		request->status = status;
+		request->answered = true;
+	}
+	return ret;
+}
+
+/*
+ * Queue an error answer: {"error":{"code":code,"message":message}}.
+ */
+enum MHD_Result
+respond_error(struct MHD_Connection *connection, Request *request,
+			  unsigned int status, const char *code, const char *message,
+			  const char *allow)
+{
+	char		body[2048];
+	size_t		used = 0;
+
+	used = (size_t) snprintf(body, sizeof(body),
+							 "{\"error\":{\"code\":\"%s\",\"message\":\"",
+							 code);
+	json_escape_append(body, sizeof(body) - 4, &used, message);
+	memcpy(body + used, "\"}}", 4);
+	used += 3;
+
+	return respond_json(connection, request, status, body, used, NULL, allow);
+}
+
+/*
+ * Answer a statement that did not run: map its SQLSTATE through the table
+ * above.  An unreachable database is a 503; an unexpected error a 500 whose
+ * details are logged, never sent.
+ */
+enum MHD_Result
+respond_db_error(struct MHD_Connection *connection, Request *request,
+				 const DbResult *result)
+{
+	size_t		i;
+
+	if (result->unavailable || strncmp(result->sqlstate, "08", 2) == 0)
+		return respond_error(connection, request, 503, "unavailable",
+							 "the database is unavailable, try again later",
+							 NULL);
+
+	for (i = 0; i < sizeof(sqlstate_mappings) / sizeof(sqlstate_mappings[0]);
+		 i++)
+	{
+		const SqlstateMapping *mapping = &sqlstate_mappings[i];
+
+		if (strcmp(mapping->sqlstate, result->sqlstate) != 0)
+			continue;
+		if (mapping->status >= 500)
+			return respond_error(connection, request, mapping->status,
+								 mapping->code,
+								 "the database is unavailable, try again later",
+								 NULL);
+		return respond_error(connection, request, mapping->status,
+							 mapping->code,
+							 result->message != NULL ? result->message : "",
+							 NULL);
+	}
+
+	log_line("internal error: sqlstate %s: %s", result->sqlstate,
+			 result->message != NULL ? result->message : "(no message)");
+	return respond_error(connection, request, 500, "internal_error",
+						 "internal server error", NULL);
+}
