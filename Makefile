@@ -40,6 +40,9 @@ SHLIB_LINK = -lpsl -lidn2
 EXTRA_CLEAN = src/email_providers.c src/server/simpleproduct-server \
 	src/server/*.o
 
+# No JIT bitcode: a fresh machine need not have clang.
+override with_llvm = no
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

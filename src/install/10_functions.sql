@@ -30,14 +30,16 @@ CREATE FUNCTION @extschema@.sp_find_org(lookup jsonb) RETURNS jsonb
 
 -- An email address as simpleproduct stores it: trimmed, lower-cased, with
 -- its domain in ASCII (punycode) form.  Errors on an invalid address.
+-- Stable, not immutable: a non-ASCII local part is lower-cased by the
+-- database's collation.
 CREATE FUNCTION @extschema@.normalize_email(email text) RETURNS text
-	AS 'MODULE_PATHNAME', 'sp_normalize_email'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'sp_normalize_email_sql'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 -- A domain as an organization stores it: scheme, path, port and a leading
 -- "www." stripped, lower-cased, in ASCII form.  Errors on an invalid domain.
 CREATE FUNCTION @extschema@.normalize_domain(domain text) RETURNS text
-	AS 'MODULE_PATHNAME', 'sp_normalize_domain'
+	AS 'MODULE_PATHNAME', 'sp_normalize_domain_sql'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- The registrable domain of a domain (Public Suffix List), NULL for a
@@ -55,5 +57,5 @@ CREATE FUNCTION @extschema@.is_public_email_provider(domain text)
 -- RFC 7396 JSON Merge Patch: patch applied to target.
 CREATE FUNCTION @extschema@.merge_patch(target jsonb, patch jsonb)
 	RETURNS jsonb
-	AS 'MODULE_PATHNAME', 'sp_merge_patch'
+	AS 'MODULE_PATHNAME', 'sp_merge_patch_sql'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;

@@ -1,0 +1,455 @@
+/*
+ * identify.c
+ *		Identity resolution and sp_identify.
+ *
+ * A caller identifies a person by externalId, then email.  Let A be the
+ * person holding the given externalId and B the one holding the given
+ * email; SPEC.md's identity table says what happens for each state of A
+ * and B: update, create, claim, email change, email moved, or merge.
+ *
+ * Concurrency: before looking anything up, a call takes a transaction-
+ * level lock on each identifier it was given (an advisory lock tag keyed
+ * by a hash of workspace and identifier), always in ascending key order so
+ * that two calls cannot wait on each other.  Under READ COMMITTED each
+ * lookup then sees everything the previous holder committed, so two calls
+ * for one new identifier create one person, and the rows found are locked
+ * FOR UPDATE before their values are read, so no update is lost.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#if PG_VERSION_NUM >= 130000
+#include "common/hashfn.h"
+#else
+#include "access/hash.h"
+#endif
+
+#include "simpleproduct.h"
+
+/* field4 of our advisory lock tags, apart from pg_advisory_lock's 1 and 2 */
+#define SP_LOCK_TAG_KIND	0x5350
+
+/* lastSeenAt alone is written at most this often per person */
+#define SP_LAST_SEEN_INTERVAL	(USECS_PER_HOUR)
+
+/*
+ * The 64-bit lock key of one identifier in one workspace.
+ */
+static uint64
+identifier_lock_key(int64 workspace_id, char kind, const char *identifier)
+{
+	uint64		seed = ((uint64) workspace_id << 8) | (unsigned char) kind;
+
+	return DatumGetUInt64(hash_any_extended((const unsigned char *) identifier,
+											strlen(identifier), seed));
+}
+
+/*
+ * Take the transaction-level lock of one key.
+ */
+static void
+lock_key(uint64 key)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32),
+						 (uint32) key, SP_LOCK_TAG_KIND);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Lock one identifier on its own (kind 'd' for an organization's domain).
+ */
+void
+sp_lock_identifier(int64 workspace_id, char kind, const char *identifier)
+{
+	lock_key(identifier_lock_key(workspace_id, kind, identifier));
+}
+
+/*
+ * Lock the identifiers of a call, in ascending key order.
+ */
+static void
+lock_identifiers(int64 workspace_id, const SpIdentity *identity)
+{
+	uint64		keys[2];
+	int			count = 0;
+
+	if (identity->external_id != NULL)
+		keys[count++] = identifier_lock_key(workspace_id, 'x',
+											identity->external_id);
+	if (identity->email != NULL)
+		keys[count++] = identifier_lock_key(workspace_id, 'e',
+											identity->email);
+	if (count == 2 && keys[0] > keys[1])
+	{
+		uint64		swap = keys[0];
+
+		keys[0] = keys[1];
+		keys[1] = swap;
+	}
+	if (count >= 1)
+		lock_key(keys[0]);
+	if (count == 2 && keys[1] != keys[0])
+		lock_key(keys[1]);
+}
+
+/*
+ * Read and validate what a caller gave to identify a person.  Wrong JSON
+ * types raise 42804; invalid values raise 22023 or 22001.
+ */
+void
+sp_parse_identity(Jsonb *input, SpIdentity *identity)
+{
+	bool		present;
+	char	   *email;
+	JsonbValue *name;
+
+	memset(identity, 0, sizeof(SpIdentity));
+	identity->external_id = sp_json_external_id(input, &present);
+
+	email = sp_json_string(input, "email", &present);
+	if (email != NULL)
+		identity->email = sp_normalize_email(email, true, NULL);
+
+	name = sp_json_get(input, "name");
+	if (name != NULL)
+	{
+		identity->name_given = true;
+		if (name->type == jbvString)
+			identity->name = pnstrdup(name->val.string.val,
+									  name->val.string.len);
+		else if (name->type != jbvNull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("\"name\" must be a string or null")));
+	}
+
+	identity->properties = sp_json_object(input, "properties", &present);
+}
+
+/*
+ * Write *next over the person *current, unless it changes nothing and the
+ * person was seen within the last hour: then nothing is written at all.
+ * *result receives the person as stored.
+ */
+static void
+write_person(int64 workspace_id, const SpPerson *current, SpPerson *next,
+			 SpPerson *result)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	bool		changed;
+
+	changed = sp_strings_differ(current->external_id, next->external_id) ||
+		sp_strings_differ(current->email, next->email) ||
+		sp_strings_differ(current->name, next->name) ||
+		current->has_organization != next->has_organization ||
+		(next->has_organization &&
+		 memcmp(&current->organization_id, &next->organization_id,
+				sizeof(pg_uuid_t)) != 0) ||
+		sp_jsonb_differ(current->properties, next->properties);
+
+	if (!changed && current->has_last_seen &&
+		current->last_seen_at > now - SP_LAST_SEEN_INTERVAL)
+	{
+		*result = *current;
+		return;
+	}
+
+	next->has_last_seen = true;
+	if (!current->has_last_seen || current->last_seen_at < now)
+		next->last_seen_at = now;
+	sp_person_update(workspace_id, next, result);
+}
+
+/*
+ * Apply the caller's name and properties to a person's values.
+ */
+static void
+apply_identity(const SpIdentity *identity, SpPerson *person)
+{
+	if (identity->name_given)
+		person->name = identity->name;
+	if (identity->properties != NULL)
+		person->properties = sp_merge_patch(person->properties,
+											identity->properties);
+}
+
+/*
+ * Refuse an email move when the workspace's policy is "reject".
+ */
+static void
+check_conflict_policy(int64 workspace_id, const SpPerson *holder,
+					  const SpIdentity *identity, const pg_uuid_t *receiver)
+{
+	char	   *holder_id;
+	char	   *receiver_id;
+
+	if (!sp_workspace_rejects_conflicts(workspace_id))
+		return;
+
+	holder_id = sp_uuid_text(&holder->id);
+	receiver_id = receiver ? sp_uuid_text(receiver) : "a new person";
+	ereport(ERROR,
+			(errcode(ERRCODE_SP_IDENTITY_CONFLICT),
+			 errmsg("email \"%s\" belongs to person %s, who has externalId \"%s\"; it would move to %s with externalId \"%s\"",
+					identity->email, holder_id, holder->external_id,
+					receiver_id, identity->external_id),
+			 errdetail("The workspace's conflict policy is \"reject\"."),
+			 errhint("Identify with the externalId alone, or set the workspace's conflict_policy to \"move\".")));
+}
+
+/*
+ * Take the email away from the person holding it (it moves elsewhere).
+ */
+static void
+release_email(int64 workspace_id, const SpPerson *holder, SpPerson *after)
+{
+	SpPerson	next = *holder;
+
+	next.email = NULL;
+	sp_person_update(workspace_id, &next, after);
+}
+
+/*
+ * Merge B into A: B's feedback and aliases move to A, A's values win and
+ * A's empty fields are filled from B, B is deleted and its id answers as
+ * A from then on.  The history keeps both people whole, and the moved
+ * feedback, so that the merge can be undone.
+ */
+static void
+merge_people(int64 workspace_id, const SpIdentity *identity,
+			 const SpPerson *a, const SpPerson *b, SpPerson *result)
+{
+	static SpPlan move_feedback = {
+		"UPDATE simpleproduct.feedback SET person_id = $3"
+		" WHERE workspace_id OPERATOR(pg_catalog.=) $1"
+		" AND person_id OPERATOR(pg_catalog.=) $2 RETURNING id",
+		3, {INT8OID, UUIDOID, UUIDOID}
+	};
+	static SpPlan move_aliases = {
+		"UPDATE simpleproduct.person_aliases SET person_id = $3"
+		" WHERE workspace_id OPERATOR(pg_catalog.=) $1"
+		" AND person_id OPERATOR(pg_catalog.=) $2",
+		3, {INT8OID, UUIDOID, UUIDOID}
+	};
+	static SpPlan add_alias = {
+		"INSERT INTO simpleproduct.person_aliases"
+		" (workspace_id, alias_id, person_id) VALUES ($1, $2, $3)",
+		3, {INT8OID, UUIDOID, UUIDOID}
+	};
+	Datum		values[3];
+	SpPerson	next = *a;
+	JsonbParseState *state = NULL;
+	JsonbValue *moved;
+	JsonbValue *before;
+	uint64		i;
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = UUIDPGetDatum(&b->id);
+	values[2] = UUIDPGetDatum(&a->id);
+
+	/* The feedback that moves is remembered for an undo. */
+	sp_execute(&move_feedback, values, NULL, false, 0);
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		JsonbValue	id;
+
+		id.type = jbvString;
+		id.val.string.val = SPI_getvalue(SPI_tuptable->vals[i],
+										 SPI_tuptable->tupdesc, 1);
+		id.val.string.len = strlen(id.val.string.val);
+		pushJsonbValue(&state, WJB_ELEM, &id);
+	}
+	moved = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+
+	state = NULL;
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	sp_push_jsonb(&state, "person", sp_person_identifiers(a, true));
+	sp_push_jsonb(&state, "merged", sp_person_identifiers(b, true));
+	sp_push_jsonb(&state, "feedback", JsonbValueToJsonb(moved));
+	before = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+
+	sp_execute(&move_aliases, values, NULL, false, 0);
+	sp_person_delete(workspace_id, &b->id);
+	sp_execute(&add_alias, values, NULL, false, 0);
+
+	next.email = identity->email;
+	if (next.name == NULL)
+		next.name = b->name;
+	next.properties = sp_fill_missing(a->properties, b->properties);
+	if (!a->organization_explicit && b->organization_explicit)
+	{
+		next.has_organization = b->has_organization;
+		next.organization_id = b->organization_id;
+		next.organization_explicit = true;
+	}
+	apply_identity(identity, &next);
+	next.has_last_seen = true;
+	next.last_seen_at = GetCurrentTransactionStartTimestamp();
+	sp_person_update(workspace_id, &next, result);
+
+	sp_history_append(workspace_id, &a->id, "merge", &b->id,
+					  JsonbValueToJsonb(before),
+					  sp_person_identifiers(result, true));
+}
+
+/*
+ * Record an identity change whose before and after are two states of one
+ * person's identifiers.
+ */
+static void
+record_change(int64 workspace_id, const char *event, const SpPerson *before,
+			  const SpPerson *after, const pg_uuid_t *other)
+{
+	sp_history_append(workspace_id, &after->id, event, other,
+					  before ? sp_person_identifiers(before, false) : NULL,
+					  sp_person_identifiers(after, false));
+}
+
+/*
+ * Create a person from what the caller gave.
+ */
+static void
+create_person(int64 workspace_id, const SpIdentity *identity,
+			  SpPerson *result)
+{
+	SpPerson	values;
+
+	memset(&values, 0, sizeof(values));
+	values.external_id = identity->external_id;
+	values.email = identity->email;
+	values.name = identity->name;
+	values.properties = identity->properties ?
+		sp_merge_patch(NULL, identity->properties) : sp_empty_object();
+	values.has_last_seen = true;
+	values.last_seen_at = GetCurrentTransactionStartTimestamp();
+	sp_person_insert(workspace_id, &values, result);
+	record_change(workspace_id, "create", NULL, result, NULL);
+}
+
+/*
+ * Resolve the person a call identifies and apply the call to it, following
+ * SPEC.md's identity table.  Returns false when the call names neither an
+ * externalId nor an email.  Must be called connected to SPI.
+ */
+bool
+sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
+				  SpPerson *person, bool *created)
+{
+	SpPerson	a;
+	SpPerson	b;
+	bool		have_a = false;
+	bool		have_b = false;
+	SpPerson	next;
+
+	*created = false;
+	if (identity->external_id == NULL && identity->email == NULL)
+		return false;
+
+	lock_identifiers(workspace_id, identity);
+	if (identity->external_id != NULL)
+		have_a = sp_person_by_external_id(workspace_id,
+										  identity->external_id, true, &a);
+	if (identity->email != NULL)
+		have_b = sp_person_by_email(workspace_id, identity->email, true, &b);
+
+	if (have_a && have_b &&
+		memcmp(&a.id, &b.id, sizeof(pg_uuid_t)) != 0)
+	{
+		if (b.external_id == NULL)
+		{
+			merge_people(workspace_id, identity, &a, &b, person);
+			return true;
+		}
+
+		/* B has another externalId: the email moves from B to A. */
+		check_conflict_policy(workspace_id, &b, identity, &a.id);
+		release_email(workspace_id, &b, &next);
+		record_change(workspace_id, "email_moved", &b, &next, &a.id);
+		have_b = false;
+	}
+
+	if (have_a)
+	{
+		/* Update A; a new email replaces the old one (kept in history). */
+		next = a;
+		if (identity->email != NULL)
+			next.email = identity->email;
+		apply_identity(identity, &next);
+		write_person(workspace_id, &a, &next, person);
+		if (sp_strings_differ(a.email, person->email))
+			record_change(workspace_id, "email_change", &a, person, NULL);
+		return true;
+	}
+
+	if (have_b && identity->external_id != NULL && b.external_id != NULL)
+	{
+		/* B has another externalId: a new person takes the email. */
+		check_conflict_policy(workspace_id, &b, identity, NULL);
+		release_email(workspace_id, &b, &next);
+		create_person(workspace_id, identity, person);
+		record_change(workspace_id, "email_moved", &b, &next, &person->id);
+		*created = true;
+		return true;
+	}
+
+	if (have_b)
+	{
+		/* Update B, which claims the externalId if one was given. */
+		next = b;
+		if (identity->external_id != NULL)
+			next.external_id = identity->external_id;
+		apply_identity(identity, &next);
+		write_person(workspace_id, &b, &next, person);
+		if (b.external_id == NULL && person->external_id != NULL)
+			record_change(workspace_id, "claim", &b, person, NULL);
+		return true;
+	}
+
+	create_person(workspace_id, identity, person);
+	*created = true;
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(sp_identify);
+
+/*
+ * SQL: simpleproduct.sp_identify(jsonb).  Creates or updates a person and
+ * returns it with "created": true|false.
+ */
+Datum
+sp_identify(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *input = PG_GETARG_JSONB_P(0);
+	SpIdentity	identity;
+	SpPerson	person;
+	bool		created;
+	int64		workspace_id;
+	Jsonb	   *result;
+
+	sp_require_object(input, "the person");
+	sp_parse_identity(input, &identity);
+	if (identity.external_id == NULL && identity.email == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a person needs an externalId or an email"),
+				 errhint("Pass {\"externalId\": \"user_123\"} or {\"email\": \"ann@acme.com\"}, or both.")));
+
+	workspace_id = sp_current_workspace();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sp_resolve_person(workspace_id, &identity, &person, &created);
+	result = sp_jsonb_for_caller(sp_person_to_jsonb(workspace_id, &person,
+													created ? 1 : 0));
+	SPI_finish();
+
+	PG_RETURN_JSONB_P(result);
+}

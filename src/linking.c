@@ -1,0 +1,528 @@
+/*
+ * linking.c
+ *		The triggers that keep identifiers normalised and people linked to
+ *		organizations by email domain, whichever way rows arrive.
+ *
+ * A person is linked to the organization whose domain equals the email's
+ * domain or is its nearest parent, never above the email's registrable
+ * domain (email_root), and never when the email is at a public email
+ * provider (email_root is then NULL).  A link the caller set explicitly is
+ * never overwritten by the automatic one.
+ *
+ * people_before_write normalises a person's email and externalId, keeps
+ * email_domain and email_root true, and links the person when the email
+ * changes.  organizations_before_write normalises an organization's domain.
+ * organizations_after_write, on a new or re-domained organization, relinks
+ * the affected people in one set-based UPDATE; while it runs, the person
+ * trigger takes the links it writes as automatic ones.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/rel.h"
+
+#include "simpleproduct.h"
+
+#define EQ " OPERATOR(pg_catalog.=) "
+
+/* Nesting depth of relinking done by organizations_after_write. */
+static int	relink_depth = 0;
+
+/*
+ * Refuse to run except as a row-level BEFORE/AFTER trigger for the events
+ * named.
+ */
+static TriggerData *
+check_trigger(FunctionCallInfo fcinfo, const char *name, bool before)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: not called by trigger manager", name)));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		(before != TRIGGER_FIRED_BEFORE(trigdata->tg_event)) ||
+		TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be fired %s INSERT or UPDATE for each row",
+						name, before ? "before" : "after")));
+	return trigdata;
+}
+
+/*
+ * The text value of a column of a tuple, or NULL.
+ */
+static char *
+column_text(HeapTuple tuple, TupleDesc desc, int attnum)
+{
+	return SPI_getvalue(tuple, desc, attnum);
+}
+
+/*
+ * The organization to link a person at email_domain to: the one whose
+ * domain is email_domain or its nearest parent, at or below email_root.
+ * Returns false when there is none.  Must be called connected to SPI.
+ */
+bool
+sp_best_organization(int64 workspace_id, const char *email_domain,
+					 const char *email_root, pg_uuid_t *result)
+{
+	static SpPlan plan = {
+		"SELECT id FROM simpleproduct.organizations"
+		" WHERE workspace_id" EQ "$1 AND domain" EQ "ANY ($2)"
+		" ORDER BY pg_catalog.length(domain) DESC LIMIT 1",
+		2, {INT8OID, TEXTARRAYOID}
+	};
+	Datum		candidates[128];
+	int			count = 0;
+	const char *suffix = email_domain;
+	size_t		root_len = strlen(email_root);
+	Datum		values[2];
+	bool		isnull;
+
+	for (;;)
+	{
+		candidates[count++] = CStringGetTextDatum(suffix);
+		if (strlen(suffix) <= root_len || count == lengthof(candidates))
+			break;
+		suffix = strchr(suffix, '.') + 1;
+	}
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = PointerGetDatum(construct_array(candidates, count, TEXTOID,
+												-1, false, TYPALIGN_INT));
+	sp_execute(&plan, values, NULL, true, 1);
+	if (SPI_processed == 0)
+		return false;
+	memcpy(result,
+		   DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull)),
+		   sizeof(pg_uuid_t));
+	return true;
+}
+
+/*
+ * Whether column attnum differs between two tuples (by binary image).
+ */
+static bool
+column_changed(HeapTuple old_tuple, HeapTuple new_tuple, TupleDesc desc,
+			   int attnum)
+{
+	Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
+	bool		old_null;
+	bool		new_null;
+	Datum		old_value = heap_getattr(old_tuple, attnum, desc, &old_null);
+	Datum		new_value = heap_getattr(new_tuple, attnum, desc, &new_null);
+
+	if (old_null || new_null)
+		return old_null != new_null;
+	return !datumIsEqual(old_value, new_value, attr->attbyval, attr->attlen);
+}
+
+/* Columns of simpleproduct.people the person trigger reads or writes. */
+typedef struct PeopleColumns
+{
+	int			workspace_id;
+	int			external_id;
+	int			email;
+	int			email_domain;
+	int			email_root;
+	int			name;
+	int			properties;
+	int			organization_id;
+	int			organization_explicit;
+	int			updated_at;
+} PeopleColumns;
+
+/*
+ * Find the person columns by name, so the trigger does not depend on their
+ * order.
+ */
+static void
+people_columns(TupleDesc desc, PeopleColumns *columns)
+{
+	columns->workspace_id = SPI_fnumber(desc, "workspace_id");
+	columns->external_id = SPI_fnumber(desc, "external_id");
+	columns->email = SPI_fnumber(desc, "email");
+	columns->email_domain = SPI_fnumber(desc, "email_domain");
+	columns->email_root = SPI_fnumber(desc, "email_root");
+	columns->name = SPI_fnumber(desc, "name");
+	columns->properties = SPI_fnumber(desc, "properties");
+	columns->organization_id = SPI_fnumber(desc, "organization_id");
+	columns->organization_explicit =
+		SPI_fnumber(desc, "organization_explicit");
+	columns->updated_at = SPI_fnumber(desc, "updated_at");
+	if (columns->updated_at <= 0 || columns->organization_explicit <= 0 ||
+		columns->email_root <= 0)
+		elog(ERROR, "people_before_write: unexpected table layout");
+}
+
+/* A set of column replacements for heap_modify_tuple. */
+typedef struct Replacements
+{
+	Datum	   *values;
+	bool	   *nulls;
+	bool	   *replace;
+} Replacements;
+
+/*
+ * Set column attnum to a text value (NULL for SQL NULL).
+ */
+static void
+set_text_column(Replacements *r, int attnum, const char *value)
+{
+	r->values[attnum - 1] = value ? CStringGetTextDatum(value) : (Datum) 0;
+	r->nulls[attnum - 1] = (value == NULL);
+	r->replace[attnum - 1] = true;
+}
+
+PG_FUNCTION_INFO_V1(sp_people_before_write);
+
+/*
+ * Trigger: BEFORE INSERT OR UPDATE ON simpleproduct.people.
+ */
+Datum
+sp_people_before_write(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger(fcinfo, "people_before_write",
+										  true);
+	bool		inserting = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
+	HeapTuple	old_tuple = inserting ? NULL : trigdata->tg_trigtuple;
+	HeapTuple	new_tuple = inserting ? trigdata->tg_trigtuple :
+		trigdata->tg_newtuple;
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	int			natts = desc->natts;
+	PeopleColumns col;
+	Replacements r;
+	char	   *email;
+	char	   *email_domain = NULL;
+	char	   *email_root = NULL;
+	bool		email_changed;
+	bool		isnull;
+	bool		explicit_link;
+	bool		relink = false;
+	bool		data_changed;
+
+	people_columns(desc, &col);
+	r.values = palloc0(natts * sizeof(Datum));
+	r.nulls = palloc0(natts * sizeof(bool));
+	r.replace = palloc0(natts * sizeof(bool));
+
+	/* externalId: trimmed, and never one of the junk values. */
+	if (inserting || column_changed(old_tuple, new_tuple, desc,
+									col.external_id))
+	{
+		char	   *external_id = column_text(new_tuple, desc,
+											  col.external_id);
+
+		if (external_id != NULL)
+			set_text_column(&r, col.external_id,
+						 sp_normalize_external_id(external_id,
+												  strlen(external_id)));
+	}
+
+	/* email: normalised, with its domain and registrable domain. */
+	email_changed = inserting ||
+		column_changed(old_tuple, new_tuple, desc, col.email);
+	email = column_text(new_tuple, desc, col.email);
+	if (email_changed && email != NULL)
+	{
+		email = sp_normalize_email(email, true, &email_domain);
+		email_root = sp_email_root(email_domain);
+		set_text_column(&r, col.email, email);
+	}
+	else if (!email_changed)
+	{
+		email_domain = column_text(old_tuple, desc, col.email_domain);
+		email_root = column_text(old_tuple, desc, col.email_root);
+	}
+	set_text_column(&r, col.email_domain, email_domain);
+	set_text_column(&r, col.email_root, email_root);
+
+	/*
+	 * The link.  A link written by the caller is explicit; clearing the
+	 * link, or clearing the explicit flag, returns the person to automatic
+	 * linking; links written while relinking are automatic.
+	 */
+	explicit_link = DatumGetBool(heap_getattr(new_tuple,
+											  col.organization_explicit,
+											  desc, &isnull));
+	if (relink_depth > 0)
+		explicit_link = false;
+	else if (inserting)
+	{
+		(void) heap_getattr(new_tuple, col.organization_id, desc, &isnull);
+		explicit_link = !isnull;
+		relink = isnull;
+	}
+	else if (column_changed(old_tuple, new_tuple, desc,
+							col.organization_id))
+	{
+		(void) heap_getattr(new_tuple, col.organization_id, desc, &isnull);
+		explicit_link = !isnull;
+		relink = isnull;
+	}
+	else
+		relink = !explicit_link && (email_changed ||
+									column_changed(old_tuple, new_tuple, desc,
+												   col.organization_explicit));
+
+	if (relink)
+	{
+		pg_uuid_t	organization;
+		int64		workspace_id;
+		bool		found = false;
+
+		workspace_id = DatumGetInt64(heap_getattr(new_tuple,
+												  col.workspace_id, desc,
+												  &isnull));
+		if (email_root != NULL)
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			found = sp_best_organization(workspace_id, email_domain,
+										 email_root, &organization);
+			SPI_finish();
+		}
+		if (found)
+		{
+			pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+			memcpy(copy, &organization, sizeof(pg_uuid_t));
+			r.values[col.organization_id - 1] = UUIDPGetDatum(copy);
+		}
+		r.nulls[col.organization_id - 1] = !found;
+		r.replace[col.organization_id - 1] = true;
+	}
+	r.values[col.organization_explicit - 1] = BoolGetDatum(explicit_link);
+	r.replace[col.organization_explicit - 1] = true;
+
+	/* updated_at follows a change of the person's data, not lastSeenAt. */
+	data_changed = !inserting &&
+		(email_changed || relink ||
+		 column_changed(old_tuple, new_tuple, desc, col.external_id) ||
+		 column_changed(old_tuple, new_tuple, desc, col.name) ||
+		 column_changed(old_tuple, new_tuple, desc, col.properties) ||
+		 column_changed(old_tuple, new_tuple, desc, col.organization_id));
+	if (data_changed &&
+		!column_changed(old_tuple, new_tuple, desc, col.updated_at))
+	{
+		r.values[col.updated_at - 1] =
+			TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		r.replace[col.updated_at - 1] = true;
+	}
+
+	new_tuple = heap_modify_tuple(new_tuple, desc, r.values, r.nulls,
+								  r.replace);
+	return PointerGetDatum(new_tuple);
+}
+
+PG_FUNCTION_INFO_V1(sp_organizations_before_write);
+
+/*
+ * Trigger: BEFORE INSERT OR UPDATE ON simpleproduct.organizations.
+ * Normalises the domain (refusing public suffixes and email providers),
+ * keeps domain_root true, and moves updated_at on a change.
+ */
+Datum
+sp_organizations_before_write(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger(fcinfo,
+										  "organizations_before_write",
+										  true);
+	bool		inserting = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
+	HeapTuple	old_tuple = inserting ? NULL : trigdata->tg_trigtuple;
+	HeapTuple	new_tuple = inserting ? trigdata->tg_trigtuple :
+		trigdata->tg_newtuple;
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	int			natts = desc->natts;
+	int			domain_col = SPI_fnumber(desc, "domain");
+	int			root_col = SPI_fnumber(desc, "domain_root");
+	int			updated_col = SPI_fnumber(desc, "updated_at");
+	Replacements r;
+	char	   *domain;
+	char	   *root = NULL;
+
+	if (domain_col <= 0 || root_col <= 0 || updated_col <= 0)
+		elog(ERROR, "organizations_before_write: unexpected table layout");
+	r.values = palloc0(natts * sizeof(Datum));
+	r.nulls = palloc0(natts * sizeof(bool));
+	r.replace = palloc0(natts * sizeof(bool));
+
+	domain = column_text(new_tuple, desc, domain_col);
+	if (inserting || column_changed(old_tuple, new_tuple, desc, domain_col))
+	{
+		if (domain != NULL)
+		{
+			domain = sp_organization_domain(domain);
+			root = sp_registrable(domain);
+		}
+		set_text_column(&r, domain_col, domain);
+	}
+	else
+		root = column_text(old_tuple, desc, root_col);
+	set_text_column(&r, root_col, root);
+
+	if (!inserting &&
+		!column_changed(old_tuple, new_tuple, desc, updated_col))
+	{
+		r.values[updated_col - 1] =
+			TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		r.replace[updated_col - 1] = true;
+	}
+
+	new_tuple = heap_modify_tuple(new_tuple, desc, r.values, r.nulls,
+								  r.replace);
+	return PointerGetDatum(new_tuple);
+}
+
+/*
+ * Relink the people an organization's change concerns: first those
+ * automatically linked to it (when its domain changed), each to its best
+ * organization now; then those whose email is at the new domain or below
+ * it and who are unlinked or linked to a farther parent.
+ */
+static void
+relink_for_organization(int64 workspace_id, const pg_uuid_t *organization,
+						const char *domain, const char *root,
+						bool domain_changed)
+{
+	static SpPlan unlink_plan = {
+		"UPDATE simpleproduct.people p SET organization_id ="
+		" (SELECT o.id FROM simpleproduct.organizations o"
+		"  WHERE o.workspace_id" EQ "p.workspace_id"
+		"  AND o.domain_root" EQ "p.email_root"
+		"  AND (o.domain" EQ "p.email_domain"
+		"   OR pg_catalog.\"right\"(p.email_domain,"
+		"      pg_catalog.length(o.domain) OPERATOR(pg_catalog.+) 1)" EQ
+		"      ('.' OPERATOR(pg_catalog.||) o.domain))"
+		"  ORDER BY pg_catalog.length(o.domain) DESC LIMIT 1)"
+		" WHERE p.workspace_id" EQ "$1 AND p.organization_id" EQ "$2"
+		" AND NOT p.organization_explicit",
+		2, {INT8OID, UUIDOID}
+	};
+	static SpPlan pickup_plan = {
+		"UPDATE simpleproduct.people p SET organization_id = $2"
+		" WHERE p.workspace_id" EQ "$1 AND p.email_root" EQ "$3"
+		" AND NOT p.organization_explicit"
+		" AND (p.email_domain" EQ "$4"
+		"  OR pg_catalog.\"right\"(p.email_domain, $5)" EQ "$6)"
+		" AND (p.organization_id IS NULL"
+		"  OR (p.organization_id OPERATOR(pg_catalog.<>) $2"
+		"   AND NOT EXISTS (SELECT FROM simpleproduct.organizations o"
+		"    WHERE o.workspace_id" EQ "p.workspace_id"
+		"    AND o.id" EQ "p.organization_id"
+		"    AND pg_catalog.length(o.domain) OPERATOR(pg_catalog.>)"
+		"        pg_catalog.length($4))))",
+		6, {INT8OID, UUIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID}
+	};
+	Datum		values[6];
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = UUIDPGetDatum(organization);
+
+	relink_depth++;
+	PG_TRY();
+	{
+		if (domain_changed)
+			sp_execute(&unlink_plan, values, NULL, false, 0);
+		if (domain != NULL && root != NULL)
+		{
+			values[2] = CStringGetTextDatum(root);
+			values[3] = CStringGetTextDatum(domain);
+			values[4] = Int32GetDatum(strlen(domain) + 1);
+			values[5] = CStringGetTextDatum(psprintf(".%s", domain));
+			sp_execute(&pickup_plan, values, NULL, false, 0);
+		}
+	}
+	PG_CATCH();
+	{
+		relink_depth--;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	relink_depth--;
+}
+
+PG_FUNCTION_INFO_V1(sp_organizations_after_write);
+
+/*
+ * Trigger: AFTER INSERT OR UPDATE OF domain ON simpleproduct.organizations.
+ * A new or re-domained organization picks up its people.
+ */
+Datum
+sp_organizations_after_write(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger(fcinfo,
+										  "organizations_after_write",
+										  false);
+	bool		inserting = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
+	HeapTuple	new_tuple = inserting ? trigdata->tg_trigtuple :
+		trigdata->tg_newtuple;
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	int			domain_col = SPI_fnumber(desc, "domain");
+	bool		domain_changed;
+	bool		isnull;
+	int64		workspace_id;
+	pg_uuid_t	id;
+
+	domain_changed = !inserting &&
+		column_changed(trigdata->tg_trigtuple, new_tuple, desc, domain_col);
+	if (!inserting && !domain_changed)
+		return PointerGetDatum(NULL);
+
+	workspace_id = DatumGetInt64(heap_getattr(new_tuple,
+											  SPI_fnumber(desc, "workspace_id"),
+											  desc, &isnull));
+	memcpy(&id, DatumGetUUIDP(heap_getattr(new_tuple,
+										   SPI_fnumber(desc, "id"),
+										   desc, &isnull)),
+		   sizeof(pg_uuid_t));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	relink_for_organization(workspace_id, &id,
+							column_text(new_tuple, desc, domain_col),
+							column_text(new_tuple, desc,
+										SPI_fnumber(desc, "domain_root")),
+							domain_changed);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(sp_identity_history_append_only);
+
+/*
+ * Trigger: BEFORE UPDATE OR DELETE ON simpleproduct.identity_history.  The
+ * history is append-only; rows go only with their workspace (a cascade).
+ */
+Datum
+sp_identity_history_append_only(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("identity_history_append_only: not called by trigger manager")));
+
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
+		DatumGetInt32(DirectFunctionCall1(pg_trigger_depth,
+										  (Datum) 0)) > 1)
+		return PointerGetDatum(trigdata->tg_trigtuple);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the identity history is append-only"),
+			 errdetail("Rows of simpleproduct.identity_history cannot be updated or deleted.")));
+	return PointerGetDatum(NULL);	/* keep compiler quiet */
+}

@@ -1,0 +1,429 @@
+/*
+ * person.c
+ *		Reading and writing person rows, their JSON form, their history,
+ *		and sp_find_person.
+ *
+ * All access goes through saved SPI plans whose every name is schema-
+ * qualified, operators included, so that a hostile search_path cannot
+ * change what they mean.  Callers must be connected to SPI.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "simpleproduct.h"
+
+#define PERSON_COLUMNS \
+	"id, external_id, email, name, properties, organization_id," \
+	" organization_explicit, last_seen_at, created_at, updated_at"
+
+#define EQ " OPERATOR(pg_catalog.=) "
+
+/*
+ * Copy the person in the current SPI result's row "row" into *person.
+ */
+static void
+person_from_row(int row, SpPerson *person)
+{
+	HeapTuple	tuple = SPI_tuptable->vals[row];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		value;
+
+	memcpy(&person->id,
+		   DatumGetUUIDP(SPI_getbinval(tuple, desc, 1, &isnull)),
+		   sizeof(pg_uuid_t));
+	person->external_id = SPI_getvalue(tuple, desc, 2);
+	person->email = SPI_getvalue(tuple, desc, 3);
+	person->name = SPI_getvalue(tuple, desc, 4);
+	person->properties = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 5,
+														  &isnull));
+	value = SPI_getbinval(tuple, desc, 6, &isnull);
+	person->has_organization = !isnull;
+	if (!isnull)
+		memcpy(&person->organization_id, DatumGetUUIDP(value),
+			   sizeof(pg_uuid_t));
+	person->organization_explicit =
+		DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
+	value = SPI_getbinval(tuple, desc, 8, &isnull);
+	person->has_last_seen = !isnull;
+	person->last_seen_at = isnull ? 0 : DatumGetTimestampTz(value);
+	person->created_at =
+		DatumGetTimestampTz(SPI_getbinval(tuple, desc, 9, &isnull));
+	person->updated_at =
+		DatumGetTimestampTz(SPI_getbinval(tuple, desc, 10, &isnull));
+}
+
+/*
+ * Run a one-key lookup plan and read the person it finds, if any.
+ */
+static bool
+person_lookup(SpPlan *plan, int64 workspace_id, Datum key, SpPerson *person)
+{
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = key;
+	sp_execute(plan, values, NULL, false, 1);
+	if (SPI_processed == 0)
+		return false;
+	person_from_row(0, person);
+	return true;
+}
+
+/*
+ * The person holding an external id; with lock, the row is locked FOR
+ * UPDATE so that its values stay ours until commit.
+ */
+bool
+sp_person_by_external_id(int64 workspace_id, const char *id, bool lock,
+						 SpPerson *person)
+{
+	static SpPlan plain = {
+		"SELECT " PERSON_COLUMNS " FROM simpleproduct.people"
+		" WHERE workspace_id" EQ "$1 AND external_id" EQ "$2",
+		2, {INT8OID, TEXTOID}
+	};
+	static SpPlan locking = {
+		"SELECT " PERSON_COLUMNS " FROM simpleproduct.people"
+		" WHERE workspace_id" EQ "$1 AND external_id" EQ "$2 FOR UPDATE",
+		2, {INT8OID, TEXTOID}
+	};
+
+	return person_lookup(lock ? &locking : &plain, workspace_id,
+						 CStringGetTextDatum(id), person);
+}
+
+/*
+ * The person holding a (normalised) email address; lock as above.
+ */
+bool
+sp_person_by_email(int64 workspace_id, const char *email, bool lock,
+				   SpPerson *person)
+{
+	static SpPlan plain = {
+		"SELECT " PERSON_COLUMNS " FROM simpleproduct.people"
+		" WHERE workspace_id" EQ "$1 AND email" EQ "$2",
+		2, {INT8OID, TEXTOID}
+	};
+	static SpPlan locking = {
+		"SELECT " PERSON_COLUMNS " FROM simpleproduct.people"
+		" WHERE workspace_id" EQ "$1 AND email" EQ "$2 FOR UPDATE",
+		2, {INT8OID, TEXTOID}
+	};
+
+	return person_lookup(lock ? &locking : &plain, workspace_id,
+						 CStringGetTextDatum(email), person);
+}
+
+/*
+ * The person with an id.  With follow_alias, the id of a person merged
+ * into another finds the survivor.
+ */
+bool
+sp_person_by_id(int64 workspace_id, const pg_uuid_t *id, bool follow_alias,
+				bool lock, SpPerson *person)
+{
+	static SpPlan plain = {
+		"SELECT " PERSON_COLUMNS " FROM simpleproduct.people"
+		" WHERE workspace_id" EQ "$1 AND id" EQ "$2",
+		2, {INT8OID, UUIDOID}
+	};
+	static SpPlan locking = {
+		"SELECT " PERSON_COLUMNS " FROM simpleproduct.people"
+		" WHERE workspace_id" EQ "$1 AND id" EQ "$2 FOR UPDATE",
+		2, {INT8OID, UUIDOID}
+	};
+	static SpPlan alias = {
+		"SELECT person_id FROM simpleproduct.person_aliases"
+		" WHERE workspace_id" EQ "$1 AND alias_id" EQ "$2",
+		2, {INT8OID, UUIDOID}
+	};
+	Datum		values[2];
+	bool		isnull;
+	pg_uuid_t	survivor;
+
+	if (person_lookup(lock ? &locking : &plain, workspace_id,
+					  UUIDPGetDatum(id), person))
+		return true;
+	if (!follow_alias)
+		return false;
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = UUIDPGetDatum(id);
+	sp_execute(&alias, values, NULL, !lock, 1);
+	if (SPI_processed == 0)
+		return false;
+	memcpy(&survivor,
+		   DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull)),
+		   sizeof(pg_uuid_t));
+	return person_lookup(lock ? &locking : &plain, workspace_id,
+						 UUIDPGetDatum(&survivor), person);
+}
+
+/*
+ * Fill the parameter arrays shared by insert and update from *values.
+ */
+static void
+person_parameters(const SpPerson *values, Datum *datums, char *nulls)
+{
+	datums[0] = values->external_id ?
+		CStringGetTextDatum(values->external_id) : (Datum) 0;
+	nulls[0] = values->external_id ? ' ' : 'n';
+	datums[1] = values->email ? CStringGetTextDatum(values->email) : 0;
+	nulls[1] = values->email ? ' ' : 'n';
+	datums[2] = values->name ? CStringGetTextDatum(values->name) : 0;
+	nulls[2] = values->name ? ' ' : 'n';
+	datums[3] = JsonbPGetDatum(values->properties);
+	nulls[3] = ' ';
+	datums[4] = values->has_organization ?
+		UUIDPGetDatum(&values->organization_id) : (Datum) 0;
+	nulls[4] = values->has_organization ? ' ' : 'n';
+	datums[5] = BoolGetDatum(values->organization_explicit);
+	nulls[5] = ' ';
+	datums[6] = TimestampTzGetDatum(values->last_seen_at);
+	nulls[6] = values->has_last_seen ? ' ' : 'n';
+}
+
+/*
+ * Insert a person with the values in *values (its id is ignored) and read
+ * the row back, as the triggers left it, into *result.
+ */
+void
+sp_person_insert(int64 workspace_id, const SpPerson *values,
+				 SpPerson *result)
+{
+	static SpPlan plan = {
+		"INSERT INTO simpleproduct.people (workspace_id, external_id, email,"
+		" name, properties, organization_id, organization_explicit,"
+		" last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+		" RETURNING " PERSON_COLUMNS,
+		8, {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, UUIDOID, BOOLOID,
+		TIMESTAMPTZOID}
+	};
+	Datum		datums[8];
+	char		nulls[9];
+
+	datums[0] = Int64GetDatum(workspace_id);
+	nulls[0] = ' ';
+	person_parameters(values, datums + 1, nulls + 1);
+	nulls[8] = '\0';
+	sp_execute(&plan, datums, nulls, false, 0);
+	person_from_row(0, result);
+}
+
+/*
+ * Write *values over the person with values->id and read the row back.
+ */
+void
+sp_person_update(int64 workspace_id, const SpPerson *values,
+				 SpPerson *result)
+{
+	static SpPlan plan = {
+		"UPDATE simpleproduct.people SET external_id = $3, email = $4,"
+		" name = $5, properties = $6, organization_id = $7,"
+		" organization_explicit = $8, last_seen_at = $9"
+		" WHERE workspace_id" EQ "$1 AND id" EQ "$2"
+		" RETURNING " PERSON_COLUMNS,
+		9, {INT8OID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, UUIDOID,
+		BOOLOID, TIMESTAMPTZOID}
+	};
+	Datum		datums[9];
+	char		nulls[10];
+
+	datums[0] = Int64GetDatum(workspace_id);
+	datums[1] = UUIDPGetDatum(&values->id);
+	nulls[0] = nulls[1] = ' ';
+	person_parameters(values, datums + 2, nulls + 2);
+	nulls[9] = '\0';
+	sp_execute(&plan, datums, nulls, false, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "person to update has disappeared");
+	person_from_row(0, result);
+}
+
+/*
+ * Delete a person row.
+ */
+void
+sp_person_delete(int64 workspace_id, const pg_uuid_t *id)
+{
+	static SpPlan plan = {
+		"DELETE FROM simpleproduct.people"
+		" WHERE workspace_id" EQ "$1 AND id" EQ "$2",
+		2, {INT8OID, UUIDOID}
+	};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = UUIDPGetDatum(id);
+	sp_execute(&plan, values, NULL, false, 0);
+}
+
+/*
+ * A person's identifiers as a JSON object, for the history; with whole,
+ * every field, so that the person could be rebuilt from it.
+ */
+Jsonb *
+sp_person_identifiers(const SpPerson *person, bool whole)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	sp_push_uuid(&state, "id", &person->id);
+	sp_push_string(&state, "externalId", person->external_id);
+	sp_push_string(&state, "email", person->email);
+	if (whole)
+	{
+		sp_push_string(&state, "name", person->name);
+		sp_push_jsonb(&state, "properties", person->properties);
+		if (person->has_organization)
+			sp_push_uuid(&state, "organizationId",
+						 &person->organization_id);
+		else
+			sp_push_string(&state, "organizationId", NULL);
+		sp_push_bool(&state, "organizationExplicit",
+					 person->organization_explicit);
+		sp_push_timestamp(&state, "lastSeenAt", !person->has_last_seen,
+						  person->last_seen_at);
+		sp_push_timestamp(&state, "createdAt", false, person->created_at);
+		sp_push_timestamp(&state, "updatedAt", false, person->updated_at);
+	}
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(result);
+}
+
+/*
+ * Append one identity change to the history.
+ */
+void
+sp_history_append(int64 workspace_id, const pg_uuid_t *person,
+				  const char *event, const pg_uuid_t *other,
+				  Jsonb *before, Jsonb *after)
+{
+	static SpPlan plan = {
+		"INSERT INTO simpleproduct.identity_history (workspace_id,"
+		" person_id, event, other_person_id, before, after)"
+		" VALUES ($1, $2, $3, $4, $5, $6)",
+		6, {INT8OID, UUIDOID, TEXTOID, UUIDOID, JSONBOID, JSONBOID}
+	};
+	Datum		values[6];
+	char		nulls[7] = "      ";
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = UUIDPGetDatum(person);
+	values[2] = CStringGetTextDatum(event);
+	values[3] = other ? UUIDPGetDatum(other) : (Datum) 0;
+	nulls[3] = other ? ' ' : 'n';
+	values[4] = before ? JsonbPGetDatum(before) : (Datum) 0;
+	nulls[4] = before ? ' ' : 'n';
+	values[5] = after ? JsonbPGetDatum(after) : (Datum) 0;
+	nulls[5] = after ? ' ' : 'n';
+	sp_execute(&plan, values, nulls, false, 0);
+}
+
+/*
+ * Push the public JSON form of a person: the members SPEC.md lists.
+ */
+void
+sp_push_person(JsonbParseState **state, int64 workspace_id,
+			   const SpPerson *person)
+{
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	sp_push_uuid(state, "id", &person->id);
+	sp_push_string(state, "externalId", person->external_id);
+	sp_push_string(state, "email", person->email);
+	sp_push_string(state, "name", person->name);
+	sp_push_jsonb(state, "properties", person->properties);
+	sp_push_key(state, "organization");
+	sp_push_organization_brief(state, workspace_id,
+							   person->has_organization ?
+							   &person->organization_id : NULL);
+	sp_push_timestamp(state, "lastSeenAt", !person->has_last_seen,
+					  person->last_seen_at);
+	sp_push_timestamp(state, "createdAt", false, person->created_at);
+	sp_push_timestamp(state, "updatedAt", false, person->updated_at);
+}
+
+/*
+ * A person as the jsonb the functions return; created is 1 or 0 for the
+ * "created" member of upserts, or -1 to leave it out.
+ */
+Jsonb *
+sp_person_to_jsonb(int64 workspace_id, const SpPerson *person, int created)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+
+	sp_push_person(&state, workspace_id, person);
+	if (created >= 0)
+		sp_push_bool(&state, "created", created == 1);
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(result);
+}
+
+PG_FUNCTION_INFO_V1(sp_find_person);
+
+/*
+ * SQL: simpleproduct.sp_find_person(jsonb).  Exactly one of "id", "email"
+ * or "externalId"; returns the person or NULL.  A merged person's id finds
+ * its survivor.
+ */
+Datum
+sp_find_person(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *lookup = PG_GETARG_JSONB_P(0);
+	int64		workspace_id;
+	bool		has_id,
+				has_email,
+				has_external_id;
+	char	   *id;
+	char	   *email;
+	char	   *external_id;
+	SpPerson	person;
+	bool		found = false;
+	Jsonb	   *result = NULL;
+
+	sp_require_object(lookup, "the lookup");
+	id = sp_json_string(lookup, "id", &has_id);
+	email = sp_json_string(lookup, "email", &has_email);
+	external_id = sp_json_external_id(lookup, &has_external_id);
+	if ((int) has_id + (int) has_email + (int) has_external_id != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a person lookup takes exactly one of \"id\", \"email\" or \"externalId\"")));
+	if (has_email && email != NULL)
+		email = sp_normalize_email(email, true, NULL);
+
+	workspace_id = sp_current_workspace();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (id != NULL)
+	{
+		pg_uuid_t	uuid;
+
+		if (sp_parse_uuid(id, &uuid))
+			found = sp_person_by_id(workspace_id, &uuid, true, false,
+									&person);
+	}
+	else if (email != NULL)
+		found = sp_person_by_email(workspace_id, email, false, &person);
+	else if (external_id != NULL)
+		found = sp_person_by_external_id(workspace_id, external_id, false,
+										 &person);
+
+	if (found)
+		result = sp_jsonb_for_caller(sp_person_to_jsonb(workspace_id,
+														 &person, -1));
+	SPI_finish();
+
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(result);
+}
