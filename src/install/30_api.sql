@@ -104,9 +104,9 @@ CREATE POLICY workspace_isolation ON @extschema@.api_keys
 -- setting into an id, and a policy calling it would recurse.
 ALTER TABLE @extschema@.workspaces ENABLE ROW LEVEL SECURITY;
 CREATE POLICY workspace_isolation ON @extschema@.workspaces
-	USING (name OPERATOR(pg_catalog.=) pg_catalog.coalesce(
-		pg_catalog.nullif(
-			pg_catalog.current_setting('simpleproduct.workspace', true), ''),
+	USING (name OPERATOR(pg_catalog.=) COALESCE(
+		NULLIF(pg_catalog.current_setting('simpleproduct.workspace', true),
+			   ''),
 		'default'));
 
 -- Create a workspace (a tenant) and return its id.  conflict_policy is

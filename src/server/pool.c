@@ -26,6 +26,7 @@ typedef struct PoolSlot
 {
 	PGconn	   *conn;			/* NULL when not connected */
 	bool		was_lost;		/* the last attempt failed (log once) */
+	bool		ended_by_server;	/* a FATAL arrived while idle */
 	struct PoolSlot *next;		/* on the global list */
 } PoolSlot;
 
@@ -106,6 +107,25 @@ pool_disconnect(PoolSlot *slot)
 }
 
 /*
+ * Notice receiver of every connection.  An idle connection that the server
+ * ends (shutdown, pg_terminate_backend) receives its FATAL message as a
+ * notice: mark the slot so that the connection is remade before the next
+ * request is sent on it.  Other notices are dropped: the API functions
+ * raise none that a client could act on.
+ */
+static void
+pool_notice_receiver(void *arg, const PGresult *res)
+{
+	PoolSlot   *slot = arg;
+	const char *severity;
+
+	severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	if (severity != NULL &&
+		(strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+		slot->ended_by_server = true;
+}
+
+/*
  * Whether the slot's connection is still usable.  A connection the server
  * closed (a restart, a terminated backend) is readable while idle: reading
  * it lets libpq notice the loss before a request is sent on it.
@@ -115,7 +135,8 @@ pool_connection_alive(PoolSlot *slot)
 {
 	struct pollfd pfd;
 
-	if (slot->conn == NULL || PQstatus(slot->conn) != CONNECTION_OK)
+	if (slot->conn == NULL || PQstatus(slot->conn) != CONNECTION_OK ||
+		slot->ended_by_server)
 		return false;
 
 	pfd.fd = PQsocket(slot->conn);
@@ -125,9 +146,11 @@ pool_connection_alive(PoolSlot *slot)
 		return false;
 	if (poll(&pfd, 1, 0) > 0)
 	{
+		/* Read what arrived, and parse it so that a FATAL is noticed. */
 		if (!PQconsumeInput(slot->conn))
 			return false;
-		if (PQstatus(slot->conn) != CONNECTION_OK)
+		(void) PQisBusy(slot->conn);
+		if (PQstatus(slot->conn) != CONNECTION_OK || slot->ended_by_server)
 			return false;
 	}
 	return true;
@@ -147,9 +170,11 @@ pool_connect(PoolSlot *slot)
 	int			i;
 
 	pool_disconnect(slot);
+	slot->ended_by_server = false;
 	slot->conn = PQconnectdbParams(keywords, values, 1);
 	if (slot->conn == NULL)
 		return false;
+	PQsetNoticeReceiver(slot->conn, pool_notice_receiver, slot);
 	if (PQstatus(slot->conn) != CONNECTION_OK)
 	{
 		if (!slot->was_lost)

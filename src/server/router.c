@@ -186,7 +186,7 @@ check_headers(struct MHD_Connection *connection, Request *request,
 		(framing.content_length > 0 && framing.transfer_encoding > 0))
 	{
 		return respond_error(connection, request, 400, "bad_request",
-							 "ambiguous message framing: conflicting Content-Length and Transfer-Encoding headers",
+							 "ambiguous message framing: two Content-Length headers, or Content-Length with Transfer-Encoding",
 							 NULL);
 	}
 
