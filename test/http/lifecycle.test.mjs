@@ -1,0 +1,154 @@
+// The server's life around the database and its own stop: a database that
+// goes away answers 503 and comes back without a restart of the server (on
+// a private cluster of this file's own, so that stopping it disturbs no
+// other suite), a restart in the middle of a stream of requests, and
+// SIGTERM, which finishes the requests in flight before the server exits.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, chmodSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import {
+  api, createKey, env, psql, psqlAsync, requireEnvironment, setupDatabase,
+  sleep, startServer,
+} from './harness.mjs';
+
+const DB = 'sp_http_life';
+let cluster;
+
+// Run pg_ctl (or initdb) as the cluster owner.
+function asOwner(program, args) {
+  const [runas, ...runasArgs] = env.runas;
+  return execFileSync(runas, [...runasArgs, path.join(env.bin, program), ...args],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+// Make and start a private cluster listening on a unix socket only.
+function startPrivateCluster() {
+  const parent = env.tmpdir || mkdtempSync(path.join(os.tmpdir(), 'sp-life-'));
+  if (!env.tmpdir) chmodSync(parent, 0o755);
+  const dir = mkdtempSync(path.join(parent, 'cluster-'));
+  chmodSync(dir, 0o777);
+  const data = path.join(dir, 'data');
+  const port = String(20000 + Math.floor(Math.random() * 20000));
+  asOwner('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync',
+    '-E', 'UTF8', '--locale=C.UTF-8']);
+  execFileSync('sh', ['-c', `cat >> '${data}/postgresql.conf' <<EOF
+listen_addresses = ''
+unix_socket_directories = '${dir}'
+port = ${port}
+fsync = off
+EOF`]);
+  const c = { dir, data, port, host: dir, log: path.join(dir, 'log') };
+  pgctl(c, 'start');
+  return c;
+}
+
+function pgctl(c, action, mode = 'fast') {
+  asOwner('pg_ctl', ['-D', c.data, '-l', c.log, '-w', '-t', '60', '-m', mode, action]);
+}
+
+before(() => {
+  requireEnvironment();
+  cluster = startPrivateCluster();
+  setupDatabase(DB, { host: cluster.host, port: cluster.port });
+});
+
+after(() => {
+  if (cluster) {
+    try { pgctl(cluster, 'stop', 'immediate'); } catch { /* already down */ }
+  }
+});
+
+describe('the database goes away and comes back', () => {
+  let server;
+  let key;
+
+  before(async () => {
+    key = createKey(DB, 'life', { host: cluster.host, port: cluster.port });
+    server = await startServer({ database: DB, role: `${DB}_api`, host: cluster.host, port: cluster.port });
+  });
+
+  after(async () => {
+    if (server) assert.equal(await server.stop(), 0);
+  });
+
+  it('503 while the database is down, 200 again once it is back', async () => {
+    let r = await api(server, key, 'POST', '/api/v1/people', { externalId: 'before' });
+    assert.equal(r.status, 201);
+
+    pgctl(cluster, 'stop');
+    r = await api(server, null, 'GET', '/healthz');
+    assert.equal(r.status, 503);
+    assert.equal(r.body.error.code, 'unavailable');
+    for (let i = 0; i < 3; i++) {
+      r = await api(server, key, 'GET', '/api/v1/people?externalId=before');
+      assert.equal(r.status, 503);
+      assert.ok(!/socket|connect|postgres/i.test(r.body.error.message), 'no internals in a 5xx');
+    }
+
+    pgctl(cluster, 'start');
+    r = await api(server, null, 'GET', '/healthz');
+    assert.equal(r.status, 200);
+    for (let i = 0; i < 4; i++) {
+      r = await api(server, key, 'GET', '/api/v1/people?externalId=before');
+      assert.equal(r.status, 200, 'every worker reconnects by itself');
+    }
+  });
+
+  it('a restart in the middle of a stream of requests', async () => {
+    const statuses = [];
+    let stop = false;
+    const stream = (async () => {
+      let n = 0;
+      while (!stop) {
+        const r = await api(server, key, 'POST', '/api/v1/people', { externalId: `stream-${n++}` });
+        statuses.push(r.status);
+      }
+    })();
+    await sleep(300);
+    pgctl(cluster, 'restart');
+    await sleep(500);
+    stop = true;
+    await stream;
+
+    assert.ok(statuses.every((s) => s === 201 || s === 503), `only 201 or 503: ${statuses}`);
+    assert.equal(statuses.at(-1), 201, 'requests succeed again after the restart');
+    const r = await api(server, null, 'GET', '/healthz');
+    assert.equal(r.status, 200);
+  });
+});
+
+describe('SIGTERM', () => {
+  it('finishes the request in flight, then exits 0', async () => {
+    const key = createKey(DB, 'life', { host: cluster.host, port: cluster.port });
+    const server = await startServer({ database: DB, role: `${DB}_api`, host: cluster.host, port: cluster.port });
+
+    // Hold a lock the request needs, so that it is still running when
+    // SIGTERM arrives.
+    const locker = psqlAsync(DB,
+      'BEGIN; LOCK TABLE simpleproduct.people IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;',
+      { host: cluster.host, port: cluster.port });
+    await sleep(400);
+    const started = Date.now();
+    const inFlight = api(server, key, 'POST', '/api/v1/people', { externalId: 'in-flight' });
+    await sleep(300);
+    server.child.kill('SIGTERM');
+    await sleep(100);
+
+    // No new connection is accepted once stopping.
+    await assert.rejects(fetch(`${server.url}/healthz`));
+
+    const r = await inFlight;
+    assert.equal(r.status, 201, 'the request in flight is answered');
+    assert.ok(Date.now() - started > 700, 'it really waited for the lock');
+    assert.equal(await server.exited, 0);
+    assert.match(server.log.join('\n'), /stopped/);
+    await locker;
+    assert.equal(psql(DB, "SELECT count(*) FROM simpleproduct.people WHERE external_id = 'in-flight'",
+      { host: cluster.host, port: cluster.port }), '1');
+  });
+});
