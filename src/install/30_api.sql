@@ -56,48 +56,35 @@ SELECT pg_catalog.pg_extension_config_dump(
 -- Row-level security: a session sees and writes only the rows of its
 -- current workspace.  The policies bind every role but superusers and the
 -- tables' owner, which is how psql administration and single-tenant
--- backends running as the owner keep working unchanged.
-ALTER TABLE @extschema@.organizations ENABLE ROW LEVEL SECURITY;
-CREATE POLICY workspace_isolation ON @extschema@.organizations
-	USING (workspace_id OPERATOR(pg_catalog.=)
-		   @extschema@.current_workspace_id())
-	WITH CHECK (workspace_id OPERATOR(pg_catalog.=)
-				@extschema@.current_workspace_id());
-
-ALTER TABLE @extschema@.people ENABLE ROW LEVEL SECURITY;
-CREATE POLICY workspace_isolation ON @extschema@.people
-	USING (workspace_id OPERATOR(pg_catalog.=)
-		   @extschema@.current_workspace_id())
-	WITH CHECK (workspace_id OPERATOR(pg_catalog.=)
-				@extschema@.current_workspace_id());
-
-ALTER TABLE @extschema@.person_aliases ENABLE ROW LEVEL SECURITY;
-CREATE POLICY workspace_isolation ON @extschema@.person_aliases
-	USING (workspace_id OPERATOR(pg_catalog.=)
-		   @extschema@.current_workspace_id())
-	WITH CHECK (workspace_id OPERATOR(pg_catalog.=)
-				@extschema@.current_workspace_id());
-
-ALTER TABLE @extschema@.feedback ENABLE ROW LEVEL SECURITY;
-CREATE POLICY workspace_isolation ON @extschema@.feedback
-	USING (workspace_id OPERATOR(pg_catalog.=)
-		   @extschema@.current_workspace_id())
-	WITH CHECK (workspace_id OPERATOR(pg_catalog.=)
-				@extschema@.current_workspace_id());
-
-ALTER TABLE @extschema@.identity_history ENABLE ROW LEVEL SECURITY;
-CREATE POLICY workspace_isolation ON @extschema@.identity_history
-	USING (workspace_id OPERATOR(pg_catalog.=)
-		   @extschema@.current_workspace_id())
-	WITH CHECK (workspace_id OPERATOR(pg_catalog.=)
-				@extschema@.current_workspace_id());
-
-ALTER TABLE @extschema@.api_keys ENABLE ROW LEVEL SECURITY;
-CREATE POLICY workspace_isolation ON @extschema@.api_keys
-	USING (workspace_id OPERATOR(pg_catalog.=)
-		   @extschema@.current_workspace_id())
-	WITH CHECK (workspace_id OPERATOR(pg_catalog.=)
-				@extschema@.current_workspace_id());
+-- backends running as the owner keep working unchanged.  Every table of the
+-- schema with a workspace_id column gets the same policy, so that a table
+-- the core adds later is covered without a change here.
+DO $$
+DECLARE
+	keyed record;
+BEGIN
+	FOR keyed IN
+		SELECT n.nspname, c.relname
+		FROM pg_catalog.pg_class c
+			JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+		WHERE n.nspname = '@extschema@' AND c.relkind IN ('r', 'p')
+			AND a.attname = 'workspace_id' AND NOT a.attisdropped
+		ORDER BY c.relname
+	LOOP
+		EXECUTE pg_catalog.format(
+			'ALTER TABLE %I.%I ENABLE ROW LEVEL SECURITY',
+			keyed.nspname, keyed.relname);
+		EXECUTE pg_catalog.format(
+			'CREATE POLICY workspace_isolation ON %I.%I'
+			' USING (workspace_id OPERATOR(pg_catalog.=)'
+			' @extschema@.current_workspace_id())'
+			' WITH CHECK (workspace_id OPERATOR(pg_catalog.=)'
+			' @extschema@.current_workspace_id())',
+			keyed.nspname, keyed.relname);
+	END LOOP;
+END
+$$;
 
 -- The workspaces table is filtered by name, not through
 -- current_workspace_id(): that function reads this very table to turn the
@@ -378,6 +365,7 @@ CREATE FUNCTION @extschema@.grant_api_access(login_role regrole,
 	AS $$
 DECLARE
 	api_function text;
+	data_table record;
 BEGIN
 	IF EXISTS (SELECT FROM pg_roles r
 			   WHERE r.oid IN (login_role, definer_role)
@@ -394,12 +382,26 @@ BEGIN
 
 	EXECUTE format('GRANT USAGE ON SCHEMA @extschema@ TO %s, %s',
 				   login_role, definer_role);
-	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON'
-				   ' @extschema@.organizations, @extschema@.people,'
-				   ' @extschema@.person_aliases, @extschema@.feedback TO %s',
-				   definer_role);
-	EXECUTE format('GRANT SELECT, INSERT ON @extschema@.identity_history'
-				   ' TO %s', definer_role);
+	-- The data rights the API functions need, bounded by row-level
+	-- security: every table keyed by workspace; the others (workspaces, and
+	-- any lookup table the core may add) read-only; never the API keys.
+	FOR data_table IN
+		SELECT c.relname,
+			EXISTS (SELECT FROM pg_attribute a
+					WHERE a.attrelid = c.oid AND a.attname = 'workspace_id'
+						AND NOT a.attisdropped) AS keyed
+		FROM pg_class c
+		WHERE c.relnamespace = '@extschema@'::regnamespace
+			AND c.relkind IN ('r', 'p')
+			AND c.relname NOT IN ('api_keys', 'workspaces')
+		ORDER BY c.relname
+	LOOP
+		EXECUTE format('GRANT %s ON @extschema@.%I TO %s',
+					   CASE WHEN data_table.keyed
+					   THEN 'SELECT, INSERT, UPDATE, DELETE'
+					   ELSE 'SELECT' END,
+					   data_table.relname, definer_role);
+	END LOOP;
 	EXECUTE format('GRANT SELECT ON @extschema@.workspaces TO %s',
 				   definer_role);
 	EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA @extschema@ TO %s',
