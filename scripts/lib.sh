@@ -16,6 +16,11 @@ PG_CONFIG="${PG_CONFIG:-pg_config}"
 # The command prefix that runs a command as the postgres user.
 SP_RUNAS_ARGV=(runuser -u postgres --)
 
+# Builds and test runs on one machine share one PostgreSQL installation
+# (make install) and the tree's results/ folders: they take turns through
+# this lock, held on file descriptor 9.
+SP_LOCK_FILE="${SP_LOCK_FILE:-/tmp/simpleproduct-build.lock}"
+
 # Print a progress line on stderr, prefixed with the script's name.
 sp_log() {
 	printf '%s: %s\n' "$(basename "$0")" "$*" >&2
@@ -126,4 +131,22 @@ sp_pg_running() {
 	[ -f "$datadir/postmaster.pid" ] || return 1
 	"${SP_RUNAS_ARGV[@]}" "$SP_PGBIN/pg_ctl" --pgdata="$datadir" \
 		status >/dev/null 2>&1
+}
+
+# Take the machine-wide build lock, waiting up to SP_LOCK_WAIT seconds
+# (default 1200) for another scripts/test or scripts/run to finish with it.
+# Long-lived children (the postmaster, suites) must be started with 9>&-
+# so that they do not keep holding it.
+sp_take_lock() {
+	exec 9>>"$SP_LOCK_FILE"
+	if ! flock --nonblock 9; then
+		sp_log "waiting for another build or test run (lock $SP_LOCK_FILE)"
+		flock --wait "${SP_LOCK_WAIT:-1200}" 9 ||
+			sp_die "gave up waiting for $SP_LOCK_FILE"
+	fi
+}
+
+# Let go of the build lock.
+sp_release_lock() {
+	exec 9>&-
 }
