@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scripts/lib.sh: helpers shared by scripts/setup, scripts/test and scripts/run.
 #
 # Sourced, never run.  It defines where things are (the project root, the
