@@ -427,6 +427,13 @@ router_handle(void *cls, struct MHD_Connection *connection, const char *url,
 
 	if (*upload_data_size > 0)
 	{
+		/*
+		 * The connection timeout only bounds silence; a client trickling
+		 * its body a byte at a time must still finish within it.
+		 */
+		if (monotonic_ns() - request->started_ns >
+			(uint64_t) server_config.timeout * 1000000000u)
+			return MHD_NO;
 		if (!request->answered)
 			gather_body(request, upload_data, *upload_data_size);
 		*upload_data_size = 0;

@@ -4,6 +4,7 @@
 // keep-alive, stalled clients and the access log.
 
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import {
@@ -394,6 +395,24 @@ describe('HTTP robustness', () => {
     const r = await rawRequest(server.port, 'POST /api/v1/people HTTP/1.1\r\nHost: t\r\n', 6000);
     assert.equal(r.closed, true);
     assert.ok(Date.now() - started < 5500, 'closed by the server, not by the test');
+  });
+
+  it('a client trickling its body is disconnected once the timeout has passed', async () => {
+    const socket = net.connect(server.port, '127.0.0.1');
+    await new Promise((resolve) => socket.on('connect', resolve));
+    let closed = false;
+    socket.on('close', () => { closed = true; });
+    socket.on('error', () => { closed = true; });
+    socket.write(`POST /api/v1/people HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${key}\r\n` +
+      'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n');
+    const started = Date.now();
+    while (!closed && Date.now() - started < 8000) {
+      if (!socket.destroyed) socket.write(' ');
+      await sleep(500);
+    }
+    socket.destroy();
+    assert.ok(closed, 'the server closed the connection');
+    assert.ok(Date.now() - started < 6000, `closed after ${Date.now() - started} ms`);
   });
 
   it('a client that stops halfway through its body is disconnected', async () => {
