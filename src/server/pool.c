@@ -157,7 +157,9 @@ pool_connection_alive(PoolSlot *slot)
 }
 
 /*
- * Connect the slot and prepare every statement.  Returns false, and leaves
+ * Connect the slot and prepare every statement.  The client encoding is
+ * always UTF-8: request bodies are UTF-8 JSON, and the answers are sent as
+ * such whatever the database's encoding.  Returns false, and leaves
  * the slot unconnected, when the database cannot be reached or refuses the
  * statements; the cause is logged once per outage.
  */
@@ -165,8 +167,9 @@ static bool
 pool_connect(PoolSlot *slot)
 {
 	const char *keywords[] = {"connect_timeout", "application_name",
-	"dbname", NULL};
-	const char *values[] = {"5", "simpleproduct-server", pool_conninfo, NULL};
+	"dbname", "client_encoding", NULL};
+	const char *values[] = {"5", "simpleproduct-server", pool_conninfo,
+	"UTF8", NULL};
 	int			i;
 
 	pool_disconnect(slot);

@@ -57,19 +57,37 @@ static const SqlstateMapping sqlstate_mappings[] = {
 };
 
 /*
+ * The length of the UTF-8 sequence a byte starts (1 for ASCII, and for a
+ * stray byte, which is then passed on as it is).
+ */
+static size_t
+utf8_sequence_length(unsigned char lead)
+{
+	if (lead >= 0xF0 && lead <= 0xF7)
+		return 4;
+	if (lead >= 0xE0)
+		return lead <= 0xEF ? 3 : 1;
+	if (lead >= 0xC0)
+		return 2;
+	return 1;
+}
+
+/*
  * Append text to a JSON string being built in out (of size out_size, used
- * so far *used), escaping what JSON requires.  Stops quietly when out is
- * full: messages are short and a cut one is still valid JSON.
+ * so far *used), escaping what JSON requires.  Stops quietly, on a
+ * character boundary, when out is full: a message quoting a huge value is
+ * cut, and stays valid UTF-8 and valid JSON.
  */
 static void
 json_escape_append(char *out, size_t out_size, size_t *used, const char *text)
 {
-	const unsigned char *c;
+	const unsigned char *c = (const unsigned char *) text;
 
-	for (c = (const unsigned char *) text; *c != '\0'; c++)
+	while (*c != '\0')
 	{
 		char		escaped[8];
 		size_t		len;
+		size_t		consumed = 1;
 
 		if (*c == '"' || *c == '\\')
 		{
@@ -86,14 +104,26 @@ json_escape_append(char *out, size_t out_size, size_t *used, const char *text)
 			len = (size_t) snprintf(escaped, sizeof(escaped), "\\u%04x", *c);
 		else
 		{
-			escaped[0] = (char) *c;
-			len = 1;
+			size_t		i;
+
+			len = utf8_sequence_length(*c);
+			for (i = 1; i < len; i++)
+			{
+				if ((c[i] & 0xC0) != 0x80)
+				{
+					len = 1;
+					break;
+				}
+			}
+			memcpy(escaped, c, len);
+			consumed = len;
 		}
 
 		if (*used + len + 1 > out_size)
 			break;
 		memcpy(out + *used, escaped, len);
 		*used += len;
+		c += consumed;
 	}
 	out[*used] = '\0';
 }

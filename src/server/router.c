@@ -304,7 +304,7 @@ respond_db_result(struct MHD_Connection *connection, Request *request,
  */
 static enum MHD_Result
 dispatch(struct MHD_Connection *connection, Request *request,
-		 const char *method)
+		 const char *url, const char *method)
 {
 	const char *id;
 	const char *api_key = bearer_token(connection);
@@ -316,7 +316,7 @@ dispatch(struct MHD_Connection *connection, Request *request,
 	int			nparams = 2;
 	const char *location_prefix = NULL;
 
-	(void) route_of(request->path, &id);
+	(void) route_of(url, &id);
 	params[0] = api_key;
 	params[1] = request->body != NULL ? request->body : "";
 
@@ -388,6 +388,30 @@ dispatch(struct MHD_Connection *connection, Request *request,
 }
 
 /*
+ * A copy of a method or path fit for the access log: at most 200 bytes,
+ * control characters (a decoded %0A, say) replaced so that a client cannot
+ * forge log lines.
+ */
+static char *
+loggable_copy(const char *text)
+{
+	size_t		len = strnlen(text, 200);
+	char	   *copy = malloc(len + 1);
+	size_t		i;
+
+	if (copy == NULL)
+		return NULL;
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) text[i];
+
+		copy[i] = (c < 0x20 || c == 0x7f) ? '?' : (char) c;
+	}
+	copy[len] = '\0';
+	return copy;
+}
+
+/*
  * The libmicrohttpd access handler.  It is called once when the headers
  * are in (the checks that need no body are made then), once per chunk of
  * body, and once more when the body is complete (the request runs then).
@@ -410,8 +434,8 @@ router_handle(void *cls, struct MHD_Connection *connection, const char *url,
 		if (request == NULL)
 			return MHD_NO;
 		request->started_ns = monotonic_ns();
-		request->method = strdup(method);
-		request->path = strdup(url);
+		request->method = loggable_copy(method);
+		request->path = loggable_copy(url);
 		if (request->method == NULL || request->path == NULL)
 		{
 			free(request->method);
@@ -446,7 +470,7 @@ router_handle(void *cls, struct MHD_Connection *connection, const char *url,
 		return respond_error(connection, request, 413, "payload_too_large",
 							 "the body is larger than the server accepts",
 							 NULL);
-	return dispatch(connection, request, method);
+	return dispatch(connection, request, url, method);
 }
 
 /*
