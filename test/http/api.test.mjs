@@ -191,6 +191,13 @@ describe('400 and 422', () => {
     }
   });
 
+  it('an error quoting a huge value stays valid JSON and UTF-8', async () => {
+    const r = await api(server, key, 'POST', '/api/v1/people', { email: `${'é'.repeat(1500)}` });
+    assert.equal(r.status, 422);
+    assert.equal(typeof r.body.error.message, 'string', 'the body parsed as JSON');
+    assert.ok(!r.body.error.message.includes('\ufffd'), 'no broken character');
+  });
+
   it('a body with a NUL byte: 400', async () => {
     const r = await api(server, key, 'POST', '/api/v1/people', '{"email":"a\u0000@b.com"}');
     assert.equal(r.status, 400);
@@ -426,6 +433,8 @@ describe('HTTP robustness', () => {
 describe('access log', () => {
   it('one line per request with method, path, status and duration; no key, no body', async () => {
     await api(server, key, 'POST', '/api/v1/people', { email: 'logged-secret@acme.com' });
+    const forged = await api(server, key, 'GET', '/api/v1/people/x%0A2026-01-01T00:00:00Z%20GET%20/forged%20200');
+    assert.equal(forged.status, 404);
     await sleep(100);
     const text = server.log.join('\n');
     assert.match(text, /POST \/api\/v1\/people 201 \d+\.\dms/);
@@ -434,5 +443,6 @@ describe('access log', () => {
     assert.ok(!text.includes(key), 'the key is never logged');
     assert.ok(!text.includes('logged-secret'), 'bodies and query strings are never logged');
     assert.ok(!text.includes('nobody@example.com'), 'query strings are never logged');
+    assert.ok(!server.log.some((line) => line.startsWith('2026-01-01')), 'no forged log line');
   });
 });
