@@ -21,6 +21,8 @@ OBJS = \
 	src/identify.o \
 	src/organization.o \
 	src/feedback.o \
+	src/history.o \
+	src/erase.o \
 	src/linking.o
 
 # The install script is assembled from the pieces under src/install, in name
@@ -46,6 +48,9 @@ override with_llvm = no
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Every object depends on the shared header (PGXS tracks no headers).
+$(OBJS): src/simpleproduct.h
 
 $(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PIECES)
 	cat $^ > $@

@@ -119,3 +119,34 @@ SELECT simpleproduct.sp_find_org('{"id": "nope"}') IS NULL AS none;
 SELECT t.err($$SELECT simpleproduct.sp_find_org('{}')$$);
 SELECT t.err($$SELECT simpleproduct.sp_upsert_org('{"id": "00000000-0000-0000-0000-000000000000", "name": "x"}')$$);
 SELECT t.err($$SELECT simpleproduct.sp_upsert_org(jsonb_build_object('id', (SELECT id FROM simpleproduct.organizations WHERE name = 'Hooli'), 'domain', 'globex.example'))$$);
+
+-- An organization may have several domains: people at any of them link to
+-- it, and any of them finds it.
+SELECT simpleproduct.sp_upsert_org('{"name": "Umbrella", "domain": "umbrella.example", "domains": ["umbrella-corp.example", "https://www.UMB.example/"]}')->'domains';
+SELECT simpleproduct.sp_identify('{"email": "al@umb.example"}')->'organization'->>'name';
+SELECT simpleproduct.sp_identify('{"email": "bo@x.umbrella-corp.example"}')->'organization'->>'name';
+SELECT simpleproduct.sp_find_org('{"domain": "umbrella-corp.example"}')->>'name';
+-- a further domain finds its organization, whose primary domain stays
+SELECT r->>'created' AS created, r->>'domain' AS domain, r->'properties' AS properties
+FROM simpleproduct.sp_upsert_org('{"domain": "umb.example", "properties": {"x": 1}}') r;
+-- dropping a domain relinks its people; domains absent keeps them
+SELECT simpleproduct.sp_upsert_org('{"domain": "umbrella.example"}')->'domains';
+SELECT simpleproduct.sp_upsert_org('{"domain": "umbrella.example", "domains": ["umbrella-corp.example"]}')->'domains';
+SELECT simpleproduct.sp_find_person('{"email": "al@umb.example"}')->'organization';
+SELECT simpleproduct.sp_find_person('{"email": "bo@x.umbrella-corp.example"}')->'organization'->>'name';
+-- a domain of another organization is a conflict; bad domains are refused
+SELECT t.err($$SELECT simpleproduct.sp_upsert_org('{"domain": "globex.example", "domains": ["umbrella-corp.example"]}')$$);
+SELECT t.err($$SELECT simpleproduct.sp_upsert_org('{"domain": "umbrella.example", "domains": ["gmail.com"]}')$$);
+SELECT t.err($$SELECT simpleproduct.sp_upsert_org('{"domain": "umbrella.example", "domains": "x.example"}')$$);
+SELECT t.err($$SELECT simpleproduct.sp_upsert_org('{"domain": "umbrella.example", "domains": [1]}')$$);
+-- the owner of a further domain is found by it, not duplicated
+SELECT r->>'created' AS created, r->>'name' AS name
+FROM simpleproduct.sp_upsert_org('{"domain": "umbrella-corp.example"}') r;
+-- deleting an organization relinks the people of all its domains
+SELECT simpleproduct.sp_upsert_org('{"name": "Corp EU", "domain": "corp.example"}')->>'created';
+SELECT simpleproduct.sp_upsert_org('{"domain": "umbrella.example", "domains": ["umbrella-corp.example", "x.corp.example"]}')->'domains';
+SELECT simpleproduct.sp_identify('{"email": "cy@x.corp.example"}')->'organization'->>'name';
+DELETE FROM simpleproduct.organizations WHERE domain = 'umbrella.example';
+SELECT simpleproduct.sp_find_person('{"email": "cy@x.corp.example"}')->'organization'->>'name',
+	simpleproduct.sp_find_person('{"email": "bo@x.umbrella-corp.example"}')->'organization';
+SELECT count(*) FROM simpleproduct.organization_domains WHERE domain LIKE '%umbrella%';

@@ -73,20 +73,20 @@ sp_lock_identifier(int64 workspace_id, char kind, const char *identifier)
 }
 
 /*
- * Lock the identifiers of a call, in ascending key order.
+ * Lock a person's identifiers (either may be NULL), in ascending key
+ * order, before any row of theirs is locked.
  */
-static void
-lock_identifiers(int64 workspace_id, const SpIdentity *identity)
+void
+sp_lock_person_identifiers(int64 workspace_id, const char *external_id,
+						   const char *email)
 {
 	uint64		keys[2];
 	int			count = 0;
 
-	if (identity->external_id != NULL)
-		keys[count++] = identifier_lock_key(workspace_id, 'x',
-											identity->external_id);
-	if (identity->email != NULL)
-		keys[count++] = identifier_lock_key(workspace_id, 'e',
-											identity->email);
+	if (external_id != NULL)
+		keys[count++] = identifier_lock_key(workspace_id, 'x', external_id);
+	if (email != NULL)
+		keys[count++] = identifier_lock_key(workspace_id, 'e', email);
 	if (count == 2 && keys[0] > keys[1])
 	{
 		uint64		swap = keys[0];
@@ -98,6 +98,47 @@ lock_identifiers(int64 workspace_id, const SpIdentity *identity)
 		lock_key(keys[0]);
 	if (count == 2 && keys[1] != keys[0])
 		lock_key(keys[1]);
+}
+
+/*
+ * Read an explicit organization: {"id": ...} or {"domain": ..., "name": ...},
+ * or null to hand the person back to automatic linking.
+ */
+static void
+parse_organization(Jsonb *input, SpIdentity *identity)
+{
+	JsonbValue *value = sp_json_get(input, "organization");
+	Jsonb	   *organization;
+	bool		present;
+	char	   *id;
+	char	   *domain;
+
+	if (value == NULL)
+		return;
+	identity->organization_given = true;
+	if (value->type == jbvNull)
+		return;
+	organization = sp_json_object(input, "organization", &present);
+
+	id = sp_json_string(organization, "id", &present);
+	domain = sp_json_string(organization, "domain", &present);
+	identity->organization_name = sp_json_string(organization, "name",
+												 &present);
+	if ((id == NULL) == (domain == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"organization\" takes exactly one of \"id\" or \"domain\""),
+				 errhint("Pass {\"organization\": {\"domain\": \"acme.com\"}}, or null for automatic linking.")));
+	if (id != NULL)
+	{
+		if (!sp_parse_uuid(id, &identity->organization_id))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid organization id: \"%s\"", id)));
+		identity->organization_by_id = true;
+	}
+	else
+		identity->organization_domain = sp_organization_domain(domain);
 }
 
 /*
@@ -132,6 +173,8 @@ sp_parse_identity(Jsonb *input, SpIdentity *identity)
 	}
 
 	identity->properties = sp_json_object(input, "properties", &present);
+	identity->set_once = sp_json_object(input, "setOnce", &present);
+	parse_organization(input, identity);
 }
 
 /*
@@ -169,16 +212,24 @@ write_person(int64 workspace_id, const SpPerson *current, SpPerson *next,
 }
 
 /*
- * Apply the caller's name and properties to a person's values.
+ * Apply the caller's name, properties, setOnce properties and explicit
+ * organization to a person's values.
  */
 static void
-apply_identity(const SpIdentity *identity, SpPerson *person)
+apply_identity(int64 workspace_id, const SpIdentity *identity,
+			   SpPerson *person)
 {
 	if (identity->name_given)
 		person->name = identity->name;
 	if (identity->properties != NULL)
 		person->properties = sp_merge_patch(person->properties,
 											identity->properties);
+	if (identity->set_once != NULL)
+		person->properties =
+			sp_fill_missing(person->properties,
+							sp_merge_patch(NULL, identity->set_once));
+	if (identity->organization_given)
+		sp_organization_for_link(workspace_id, identity, person);
 }
 
 /*
@@ -218,6 +269,28 @@ release_email(int64 workspace_id, const SpPerson *holder, SpPerson *after)
 }
 
 /*
+ * Push the first column of the current SPI result as an array of strings.
+ */
+static void
+push_first_column(JsonbParseState **state)
+{
+	uint64		i;
+
+	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		JsonbValue	value;
+
+		value.type = jbvString;
+		value.val.string.val = SPI_getvalue(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1);
+		value.val.string.len = strlen(value.val.string.val);
+		pushJsonbValue(state, WJB_ELEM, &value);
+	}
+	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+}
+
+/*
  * Merge B into A: B's feedback and aliases move to A, A's values win and
  * A's empty fields are filled from B, B is deleted and its id answers as
  * A from then on.  The history keeps both people whole, and the moved
@@ -236,7 +309,7 @@ merge_people(int64 workspace_id, const SpIdentity *identity,
 	static SpPlan move_aliases = {
 		"UPDATE simpleproduct.person_aliases SET person_id = $3"
 		" WHERE workspace_id OPERATOR(pg_catalog.=) $1"
-		" AND person_id OPERATOR(pg_catalog.=) $2",
+		" AND person_id OPERATOR(pg_catalog.=) $2 RETURNING alias_id",
 		3, {INT8OID, UUIDOID, UUIDOID}
 	};
 	static SpPlan add_alias = {
@@ -247,37 +320,24 @@ merge_people(int64 workspace_id, const SpIdentity *identity,
 	Datum		values[3];
 	SpPerson	next = *a;
 	JsonbParseState *state = NULL;
-	JsonbValue *moved;
 	JsonbValue *before;
-	uint64		i;
 
 	values[0] = Int64GetDatum(workspace_id);
 	values[1] = UUIDPGetDatum(&b->id);
 	values[2] = UUIDPGetDatum(&a->id);
 
-	/* The feedback that moves is remembered for an undo. */
-	sp_execute(&move_feedback, values, NULL, false, 0);
-	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		JsonbValue	id;
-
-		id.type = jbvString;
-		id.val.string.val = SPI_getvalue(SPI_tuptable->vals[i],
-										 SPI_tuptable->tupdesc, 1);
-		id.val.string.len = strlen(id.val.string.val);
-		pushJsonbValue(&state, WJB_ELEM, &id);
-	}
-	moved = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
-
-	state = NULL;
+	/* What moves (feedback, aliases) is remembered for an undo. */
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	sp_push_jsonb(&state, "person", sp_person_identifiers(a, true));
 	sp_push_jsonb(&state, "merged", sp_person_identifiers(b, true));
-	sp_push_jsonb(&state, "feedback", JsonbValueToJsonb(moved));
+	sp_execute(&move_feedback, values, NULL, false, 0);
+	sp_push_key(&state, "feedback");
+	push_first_column(&state);
+	sp_execute(&move_aliases, values, NULL, false, 0);
+	sp_push_key(&state, "aliases");
+	push_first_column(&state);
 	before = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 
-	sp_execute(&move_aliases, values, NULL, false, 0);
 	sp_person_delete(workspace_id, &b->id);
 	sp_execute(&add_alias, values, NULL, false, 0);
 
@@ -291,7 +351,7 @@ merge_people(int64 workspace_id, const SpIdentity *identity,
 		next.organization_id = b->organization_id;
 		next.organization_explicit = true;
 	}
-	apply_identity(identity, &next);
+	apply_identity(workspace_id, identity, &next);
 	next.has_last_seen = true;
 	next.last_seen_at = GetCurrentTransactionStartTimestamp();
 	sp_person_update(workspace_id, &next, result);
@@ -323,12 +383,17 @@ create_person(int64 workspace_id, const SpIdentity *identity,
 {
 	SpPerson	values;
 
+	if (identity->external_id != NULL)
+		sp_check_not_suppressed(workspace_id, "externalId",
+								identity->external_id);
+	if (identity->email != NULL)
+		sp_check_not_suppressed(workspace_id, "email", identity->email);
+
 	memset(&values, 0, sizeof(values));
 	values.external_id = identity->external_id;
 	values.email = identity->email;
-	values.name = identity->name;
-	values.properties = identity->properties ?
-		sp_merge_patch(NULL, identity->properties) : sp_empty_object();
+	values.properties = sp_empty_object();
+	apply_identity(workspace_id, identity, &values);
 	values.has_last_seen = true;
 	values.last_seen_at = GetCurrentTransactionStartTimestamp();
 	sp_person_insert(workspace_id, &values, result);
@@ -354,7 +419,8 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 	if (identity->external_id == NULL && identity->email == NULL)
 		return false;
 
-	lock_identifiers(workspace_id, identity);
+	sp_lock_person_identifiers(workspace_id, identity->external_id,
+							   identity->email);
 	if (identity->external_id != NULL)
 		have_a = sp_person_by_external_id(workspace_id,
 										  identity->external_id, true, &a);
@@ -381,9 +447,12 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 	{
 		/* Update A; a new email replaces the old one (kept in history). */
 		next = a;
+		if (identity->email != NULL && !have_b &&
+			sp_strings_differ(a.email, identity->email))
+			sp_check_not_suppressed(workspace_id, "email", identity->email);
 		if (identity->email != NULL)
 			next.email = identity->email;
-		apply_identity(identity, &next);
+		apply_identity(workspace_id, identity, &next);
 		write_person(workspace_id, &a, &next, person);
 		if (sp_strings_differ(a.email, person->email))
 			record_change(workspace_id, "email_change", &a, person, NULL);
@@ -406,8 +475,12 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 		/* Update B, which claims the externalId if one was given. */
 		next = b;
 		if (identity->external_id != NULL)
+		{
+			sp_check_not_suppressed(workspace_id, "externalId",
+									identity->external_id);
 			next.external_id = identity->external_id;
-		apply_identity(identity, &next);
+		}
+		apply_identity(workspace_id, identity, &next);
 		write_person(workspace_id, &b, &next, person);
 		if (b.external_id == NULL && person->external_id != NULL)
 			record_change(workspace_id, "claim", &b, person, NULL);

@@ -77,9 +77,12 @@ sp_best_organization(int64 workspace_id, const char *email_domain,
 					 const char *email_root, pg_uuid_t *result)
 {
 	static SpPlan plan = {
-		"SELECT id FROM simpleproduct.organizations"
-		" WHERE workspace_id" EQ "$1 AND domain" EQ "ANY ($2)"
-		" ORDER BY pg_catalog.length(domain) DESC LIMIT 1",
+		"SELECT d.organization_id FROM simpleproduct.organization_domains d"
+		" JOIN simpleproduct.organizations o"
+		"  ON o.workspace_id" EQ "d.workspace_id"
+		"  AND o.id" EQ "d.organization_id"
+		" WHERE d.workspace_id" EQ "$1 AND d.domain" EQ "ANY ($2)"
+		" ORDER BY pg_catalog.length(d.domain) DESC LIMIT 1",
 		2, {INT8OID, TEXTARRAYOID}
 	};
 	Datum		candidates[128];
@@ -386,31 +389,59 @@ sp_organizations_before_write(PG_FUNCTION_ARGS)
 }
 
 /*
- * Relink the people an organization's change concerns: first those
- * automatically linked to it (when its domain changed), each to its best
- * organization now; then those whose email is at the new domain or below
- * it and who are unlinked or linked to a farther parent.
+ * Best-organization subquery for a person row "p": the organization owning
+ * the nearest domain at or above p's email domain, within its registrable
+ * domain.
+ */
+#define BEST_ORGANIZATION_OF_P \
+	"(SELECT d.organization_id FROM simpleproduct.organization_domains d" \
+	" JOIN simpleproduct.organizations o" \
+	"  ON o.workspace_id" EQ "d.workspace_id" \
+	"  AND o.id" EQ "d.organization_id" \
+	" WHERE d.workspace_id" EQ "p.workspace_id" \
+	" AND d.domain_root" EQ "p.email_root" \
+	" AND (d.domain" EQ "p.email_domain" \
+	"  OR pg_catalog.\"right\"(p.email_domain," \
+	"     pg_catalog.length(d.domain) OPERATOR(pg_catalog.+) 1)" EQ \
+	"     ('.' OPERATOR(pg_catalog.||) d.domain))" \
+	" ORDER BY pg_catalog.length(d.domain) DESC LIMIT 1)"
+
+/*
+ * A domain left an organization: relink the people automatically linked to
+ * that organization within the domain's registrable domain, each to its
+ * best organization now.
  */
 static void
-relink_for_organization(int64 workspace_id, const pg_uuid_t *organization,
-						const char *domain, const char *root,
-						bool domain_changed)
+relink_away(int64 workspace_id, const pg_uuid_t *organization,
+			const char *root)
 {
-	static SpPlan unlink_plan = {
+	static SpPlan plan = {
 		"UPDATE simpleproduct.people p SET organization_id ="
-		" (SELECT o.id FROM simpleproduct.organizations o"
-		"  WHERE o.workspace_id" EQ "p.workspace_id"
-		"  AND o.domain_root" EQ "p.email_root"
-		"  AND (o.domain" EQ "p.email_domain"
-		"   OR pg_catalog.\"right\"(p.email_domain,"
-		"      pg_catalog.length(o.domain) OPERATOR(pg_catalog.+) 1)" EQ
-		"      ('.' OPERATOR(pg_catalog.||) o.domain))"
-		"  ORDER BY pg_catalog.length(o.domain) DESC LIMIT 1)"
+		BEST_ORGANIZATION_OF_P
 		" WHERE p.workspace_id" EQ "$1 AND p.organization_id" EQ "$2"
-		" AND NOT p.organization_explicit",
-		2, {INT8OID, UUIDOID}
+		" AND p.email_root" EQ "$3 AND NOT p.organization_explicit",
+		3, {INT8OID, UUIDOID, TEXTOID}
 	};
-	static SpPlan pickup_plan = {
+	Datum		values[3];
+
+	if (root == NULL)
+		return;
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = UUIDPGetDatum(organization);
+	values[2] = CStringGetTextDatum(root);
+	sp_execute(&plan, values, NULL, false, 0);
+}
+
+/*
+ * A domain joined an organization: link to it the people whose email is at
+ * the domain or below it, who are unlinked or linked (automatically) to an
+ * organization through a farther parent.
+ */
+static void
+relink_toward(int64 workspace_id, const pg_uuid_t *organization,
+			  const char *domain, const char *root)
+{
+	static SpPlan plan = {
 		"UPDATE simpleproduct.people p SET organization_id = $2"
 		" WHERE p.workspace_id" EQ "$1 AND p.email_root" EQ "$3"
 		" AND NOT p.organization_explicit"
@@ -418,31 +449,47 @@ relink_for_organization(int64 workspace_id, const pg_uuid_t *organization,
 		"  OR pg_catalog.\"right\"(p.email_domain, $5)" EQ "$6)"
 		" AND (p.organization_id IS NULL"
 		"  OR (p.organization_id OPERATOR(pg_catalog.<>) $2"
-		"   AND NOT EXISTS (SELECT FROM simpleproduct.organizations o"
-		"    WHERE o.workspace_id" EQ "p.workspace_id"
-		"    AND o.id" EQ "p.organization_id"
-		"    AND pg_catalog.length(o.domain) OPERATOR(pg_catalog.>)"
-		"        pg_catalog.length($4))))",
+		"   AND NOT EXISTS (SELECT FROM simpleproduct.organization_domains d"
+		"    WHERE d.workspace_id" EQ "p.workspace_id"
+		"    AND d.organization_id" EQ "p.organization_id"
+		"    AND pg_catalog.length(d.domain) OPERATOR(pg_catalog.>)"
+		"        ($5 OPERATOR(pg_catalog.-) 1)"
+		"    AND (d.domain" EQ "p.email_domain"
+		"     OR pg_catalog.\"right\"(p.email_domain,"
+		"        pg_catalog.length(d.domain) OPERATOR(pg_catalog.+) 1)" EQ
+		"        ('.' OPERATOR(pg_catalog.||) d.domain)))))",
 		6, {INT8OID, UUIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID}
 	};
 	Datum		values[6];
 
+	if (root == NULL)
+		return;
 	values[0] = Int64GetDatum(workspace_id);
 	values[1] = UUIDPGetDatum(organization);
+	values[2] = CStringGetTextDatum(root);
+	values[3] = CStringGetTextDatum(domain);
+	values[4] = Int32GetDatum(strlen(domain) + 1);
+	values[5] = CStringGetTextDatum(psprintf(".%s", domain));
+	sp_execute(&plan, values, NULL, false, 0);
+}
 
+/*
+ * Run relink_away and/or relink_toward with the person trigger told that
+ * the links it sees written are automatic ones.
+ */
+static void
+relink(int64 workspace_id, const pg_uuid_t *old_organization,
+	   const char *old_root, const pg_uuid_t *new_organization,
+	   const char *new_domain, const char *new_root)
+{
 	relink_depth++;
 	PG_TRY();
 	{
-		if (domain_changed)
-			sp_execute(&unlink_plan, values, NULL, false, 0);
-		if (domain != NULL && root != NULL)
-		{
-			values[2] = CStringGetTextDatum(root);
-			values[3] = CStringGetTextDatum(domain);
-			values[4] = Int32GetDatum(strlen(domain) + 1);
-			values[5] = CStringGetTextDatum(psprintf(".%s", domain));
-			sp_execute(&pickup_plan, values, NULL, false, 0);
-		}
+		if (old_organization != NULL)
+			relink_away(workspace_id, old_organization, old_root);
+		if (new_organization != NULL)
+			relink_toward(workspace_id, new_organization, new_domain,
+						  new_root);
 	}
 	PG_CATCH();
 	{
@@ -453,11 +500,92 @@ relink_for_organization(int64 workspace_id, const pg_uuid_t *organization,
 	relink_depth--;
 }
 
+/*
+ * Read workspace_id (int8) and a uuid column of a tuple.
+ */
+static void
+tuple_ids(HeapTuple tuple, TupleDesc desc, const char *uuid_column,
+		  int64 *workspace_id, pg_uuid_t *uuid)
+{
+	bool		isnull;
+
+	*workspace_id = DatumGetInt64(heap_getattr(tuple,
+											   SPI_fnumber(desc, "workspace_id"),
+											   desc, &isnull));
+	memcpy(uuid, DatumGetUUIDP(heap_getattr(tuple,
+											SPI_fnumber(desc, uuid_column),
+											desc, &isnull)),
+		   sizeof(pg_uuid_t));
+}
+
+/*
+ * Make the organization_domains row of an organization's primary domain
+ * follow the organization: drop the old one, add (or promote) the new one.
+ */
+static void
+sync_primary_domain(int64 workspace_id, const pg_uuid_t *organization,
+					const char *old_domain, const char *new_domain)
+{
+	static SpPlan drop_plan = {
+		"DELETE FROM simpleproduct.organization_domains"
+		" WHERE workspace_id" EQ "$1 AND domain" EQ "$2"
+		" AND organization_id" EQ "$3",
+		3, {INT8OID, TEXTOID, UUIDOID}
+	};
+	static SpPlan owner_plan = {
+		"SELECT organization_id FROM simpleproduct.organization_domains"
+		" WHERE workspace_id" EQ "$1 AND domain" EQ "$2",
+		2, {INT8OID, TEXTOID}
+	};
+	static SpPlan promote_plan = {
+		"UPDATE simpleproduct.organization_domains SET is_primary = true"
+		" WHERE workspace_id" EQ "$1 AND domain" EQ "$2",
+		2, {INT8OID, TEXTOID}
+	};
+	static SpPlan add_plan = {
+		"INSERT INTO simpleproduct.organization_domains"
+		" (workspace_id, domain, organization_id, is_primary)"
+		" VALUES ($1, $2, $3, true)",
+		3, {INT8OID, TEXTOID, UUIDOID}
+	};
+	Datum		values[3];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[2] = UUIDPGetDatum(organization);
+	if (old_domain != NULL)
+	{
+		values[1] = CStringGetTextDatum(old_domain);
+		sp_execute(&drop_plan, values, NULL, false, 0);
+	}
+	if (new_domain == NULL)
+		return;
+
+	values[1] = CStringGetTextDatum(new_domain);
+	sp_execute(&owner_plan, values, NULL, false, 1);
+	if (SPI_processed == 0)
+	{
+		sp_execute(&add_plan, values, NULL, false, 0);
+		return;
+	}
+	if (memcmp(DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1,
+										   &isnull)),
+			   organization, sizeof(pg_uuid_t)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SP_IDENTITY_CONFLICT),
+				 errmsg("domain \"%s\" already belongs to another organization",
+						new_domain),
+				 errhint("Remove it from that organization first.")));
+	sp_execute(&promote_plan, values, NULL, false, 0);
+}
+
 PG_FUNCTION_INFO_V1(sp_organizations_after_write);
 
 /*
  * Trigger: AFTER INSERT OR UPDATE OF domain ON simpleproduct.organizations.
- * A new or re-domained organization picks up its people.
+ * The primary domain is one of the organization's domains; the triggers on
+ * organization_domains do the relinking.
  */
 Datum
 sp_organizations_after_write(PG_FUNCTION_ARGS)
@@ -470,31 +598,116 @@ sp_organizations_after_write(PG_FUNCTION_ARGS)
 		trigdata->tg_newtuple;
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	int			domain_col = SPI_fnumber(desc, "domain");
-	bool		domain_changed;
-	bool		isnull;
 	int64		workspace_id;
 	pg_uuid_t	id;
 
-	domain_changed = !inserting &&
-		column_changed(trigdata->tg_trigtuple, new_tuple, desc, domain_col);
-	if (!inserting && !domain_changed)
+	if (!inserting &&
+		!column_changed(trigdata->tg_trigtuple, new_tuple, desc, domain_col))
 		return PointerGetDatum(NULL);
 
-	workspace_id = DatumGetInt64(heap_getattr(new_tuple,
-											  SPI_fnumber(desc, "workspace_id"),
-											  desc, &isnull));
-	memcpy(&id, DatumGetUUIDP(heap_getattr(new_tuple,
-										   SPI_fnumber(desc, "id"),
-										   desc, &isnull)),
-		   sizeof(pg_uuid_t));
+	tuple_ids(new_tuple, desc, "id", &workspace_id, &id);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sync_primary_domain(workspace_id, &id,
+						inserting ? NULL :
+						column_text(trigdata->tg_trigtuple, desc, domain_col),
+						column_text(new_tuple, desc, domain_col));
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(sp_organization_domains_before_write);
+
+/*
+ * Trigger: BEFORE INSERT OR UPDATE ON simpleproduct.organization_domains.
+ * Normalises the domain, refuses public suffixes and email providers, and
+ * keeps domain_root true.
+ */
+Datum
+sp_organization_domains_before_write(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger(fcinfo,
+										  "organization_domains_before_write",
+										  true);
+	bool		inserting = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
+	HeapTuple	new_tuple = inserting ? trigdata->tg_trigtuple :
+		trigdata->tg_newtuple;
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	int			domain_col = SPI_fnumber(desc, "domain");
+	int			root_col = SPI_fnumber(desc, "domain_root");
+	Replacements r;
+	char	   *domain;
+
+	r.values = palloc0(desc->natts * sizeof(Datum));
+	r.nulls = palloc0(desc->natts * sizeof(bool));
+	r.replace = palloc0(desc->natts * sizeof(bool));
+
+	domain = column_text(new_tuple, desc, domain_col);
+	if (domain != NULL)
+	{
+		domain = sp_organization_domain(domain);
+		set_text_column(&r, domain_col, domain);
+		set_text_column(&r, root_col, sp_registrable(domain));
+	}
+	new_tuple = heap_modify_tuple(new_tuple, desc, r.values, r.nulls,
+								  r.replace);
+	return PointerGetDatum(new_tuple);
+}
+
+PG_FUNCTION_INFO_V1(sp_organization_domains_after_write);
+
+/*
+ * Trigger: AFTER INSERT OR UPDATE OR DELETE ON
+ * simpleproduct.organization_domains.  A domain that leaves an organization
+ * relinks its people elsewhere; one that joins picks its people up.
+ */
+Datum
+sp_organization_domains_after_write(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	old_tuple = NULL;
+	HeapTuple	new_tuple = NULL;
+	int64		workspace_id;
+	pg_uuid_t	old_organization;
+	pg_uuid_t	new_organization;
+	int			domain_col;
+	int			root_col;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("organization_domains_after_write: must be fired after each row")));
+	desc = RelationGetDescr(trigdata->tg_relation);
+	domain_col = SPI_fnumber(desc, "domain");
+	root_col = SPI_fnumber(desc, "domain_root");
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		new_tuple = trigdata->tg_trigtuple;
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		old_tuple = trigdata->tg_trigtuple;
+	else
+	{
+		old_tuple = trigdata->tg_trigtuple;
+		new_tuple = trigdata->tg_newtuple;
+	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	relink_for_organization(workspace_id, &id,
-							column_text(new_tuple, desc, domain_col),
-							column_text(new_tuple, desc,
-										SPI_fnumber(desc, "domain_root")),
-							domain_changed);
+	if (old_tuple != NULL)
+		tuple_ids(old_tuple, desc, "organization_id", &workspace_id,
+				  &old_organization);
+	if (new_tuple != NULL)
+		tuple_ids(new_tuple, desc, "organization_id", &workspace_id,
+				  &new_organization);
+	relink(workspace_id,
+		   old_tuple ? &old_organization : NULL,
+		   old_tuple ? column_text(old_tuple, desc, root_col) : NULL,
+		   new_tuple ? &new_organization : NULL,
+		   new_tuple ? column_text(new_tuple, desc, domain_col) : NULL,
+		   new_tuple ? column_text(new_tuple, desc, root_col) : NULL);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }
@@ -503,7 +716,8 @@ PG_FUNCTION_INFO_V1(sp_identity_history_append_only);
 
 /*
  * Trigger: BEFORE UPDATE OR DELETE ON simpleproduct.identity_history.  The
- * history is append-only; rows go only with their workspace (a cascade).
+ * history is append-only; rows go only with their workspace (a cascade) or
+ * with an erased person (sp_erase_person).
  */
 Datum
 sp_identity_history_append_only(PG_FUNCTION_ARGS)
@@ -515,9 +729,11 @@ sp_identity_history_append_only(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("identity_history_append_only: not called by trigger manager")));
 
+	/* An erase, or the cascade of a deleted workspace, may delete. */
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
-		DatumGetInt32(DirectFunctionCall1(pg_trigger_depth,
-										  (Datum) 0)) > 1)
+		(sp_history_erase_allowed ||
+		 DatumGetInt32(DirectFunctionCall1(pg_trigger_depth,
+										   (Datum) 0)) > 1))
 		return PointerGetDatum(trigdata->tg_trigtuple);
 
 	ereport(ERROR,

@@ -10,6 +10,7 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -83,22 +84,21 @@ organization_by_id(int64 workspace_id, const pg_uuid_t *id, bool lock,
 }
 
 /*
- * The organization with a (normalised) domain, locked when lock is true.
+ * The organization owning a (normalised) domain, primary or not, locked
+ * when lock is true.
  */
 static bool
 organization_by_domain(int64 workspace_id, const char *domain, bool lock,
 					   SpOrganization *organization)
 {
-	static SpPlan plain = {
-		"SELECT " ORGANIZATION_COLUMNS " FROM simpleproduct.organizations"
-		" WHERE workspace_id" EQ "$1 AND domain" EQ "$2",
-		2, {INT8OID, TEXTOID}
-	};
-	static SpPlan locking = {
-		"SELECT " ORGANIZATION_COLUMNS " FROM simpleproduct.organizations"
-		" WHERE workspace_id" EQ "$1 AND domain" EQ "$2 FOR UPDATE",
-		2, {INT8OID, TEXTOID}
-	};
+#define BY_ANY_DOMAIN \
+	"SELECT " ORGANIZATION_COLUMNS " FROM simpleproduct.organizations" \
+	" WHERE workspace_id" EQ "$1 AND id" EQ \
+	" (SELECT organization_id FROM simpleproduct.organization_domains" \
+	"  WHERE workspace_id" EQ "$1 AND domain" EQ "$2)"
+	static SpPlan plain = {BY_ANY_DOMAIN, 2, {INT8OID, TEXTOID}};
+	static SpPlan locking = {BY_ANY_DOMAIN " FOR UPDATE", 2,
+	{INT8OID, TEXTOID}};
 	Datum		values[2];
 
 	values[0] = Int64GetDatum(workspace_id);
@@ -147,10 +147,46 @@ organization_write(int64 workspace_id, bool insert,
 }
 
 /*
+ * Push "domains": every domain of an organization, the primary first.
+ */
+static void
+push_domains(JsonbParseState **state, int64 workspace_id,
+			 const pg_uuid_t *id)
+{
+	static SpPlan plan = {
+		"SELECT domain FROM simpleproduct.organization_domains"
+		" WHERE workspace_id" EQ "$1 AND organization_id" EQ "$2"
+		" ORDER BY is_primary DESC, domain",
+		2, {INT8OID, UUIDOID}
+	};
+	Datum		values[2];
+	uint64		i;
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = UUIDPGetDatum(id);
+	/* not read-only: the domains the triggers just wrote must be seen */
+	sp_execute(&plan, values, NULL, false, 0);
+	sp_push_key(state, "domains");
+	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		JsonbValue	domain;
+
+		domain.type = jbvString;
+		domain.val.string.val = SPI_getvalue(SPI_tuptable->vals[i],
+											 SPI_tuptable->tupdesc, 1);
+		domain.val.string.len = strlen(domain.val.string.val);
+		pushJsonbValue(state, WJB_ELEM, &domain);
+	}
+	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+}
+
+/*
  * The public JSON form of an organization.
  */
 static Jsonb *
-organization_to_jsonb(const SpOrganization *organization, int created)
+organization_to_jsonb(int64 workspace_id, const SpOrganization *organization,
+					  int created)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue *result;
@@ -159,6 +195,7 @@ organization_to_jsonb(const SpOrganization *organization, int created)
 	sp_push_uuid(&state, "id", &organization->id);
 	sp_push_string(&state, "name", organization->name);
 	sp_push_string(&state, "domain", organization->domain);
+	push_domains(&state, workspace_id, &organization->id);
 	sp_push_jsonb(&state, "properties", organization->properties);
 	sp_push_timestamp(&state, "createdAt", false, organization->created_at);
 	sp_push_timestamp(&state, "updatedAt", false, organization->updated_at);
@@ -194,7 +231,8 @@ sp_push_organization_brief(JsonbParseState **state, int64 workspace_id,
 	}
 	values[0] = Int64GetDatum(workspace_id);
 	values[1] = UUIDPGetDatum(id);
-	sp_execute(&plan, values, NULL, true, 1);
+	/* not read-only: the organization may have been made by this call */
+	sp_execute(&plan, values, NULL, false, 1);
 	if (SPI_processed == 0)
 	{
 		pushJsonbValue(state, WJB_VALUE, &null_value);
@@ -233,12 +271,163 @@ json_uuid(Jsonb *input, pg_uuid_t *id, bool raise)
 	return true;
 }
 
+/*
+ * The member "domains": an array of domains, each normalised and checked.
+ * NULL when absent or null.
+ */
+static ArrayType *
+json_domains(Jsonb *input)
+{
+	JsonbValue *value = sp_json_get(input, "domains");
+	JsonbIterator *it;
+	JsonbIteratorToken token;
+	JsonbValue	element;
+	Datum	   *domains;
+	int			count = 0;
+
+	if (value == NULL || value->type == jbvNull)
+		return NULL;
+	if (value->type != jbvBinary ||
+		!JsonContainerIsArray(value->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("\"domains\" must be an array of strings")));
+
+	domains = palloc(sizeof(Datum) *
+					 (JsonContainerSize(value->val.binary.data) + 1));
+	it = JsonbIteratorInit(value->val.binary.data);
+	while ((token = JsonbIteratorNext(&it, &element, true)) != WJB_DONE)
+	{
+		if (token != WJB_ELEM)
+			continue;
+		if (element.type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("\"domains\" must be an array of strings")));
+		domains[count++] = CStringGetTextDatum(sp_organization_domain(
+			pnstrdup(element.val.string.val, element.val.string.len)));
+	}
+	return construct_array(domains, count, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+/*
+ * Make an organization's further domains exactly "domains" (its primary
+ * domain stays): drop the others, add the missing ones.  A domain owned by
+ * another organization is a conflict.
+ */
+static void
+sync_domains(int64 workspace_id, const pg_uuid_t *id, ArrayType *domains)
+{
+	static SpPlan drop_plan = {
+		"DELETE FROM simpleproduct.organization_domains"
+		" WHERE workspace_id" EQ "$1 AND organization_id" EQ "$2"
+		" AND NOT is_primary AND domain OPERATOR(pg_catalog.<>) ALL ($3)",
+		3, {INT8OID, UUIDOID, TEXTARRAYOID}
+	};
+	static SpPlan owner_plan = {
+		"SELECT organization_id FROM simpleproduct.organization_domains"
+		" WHERE workspace_id" EQ "$1 AND domain" EQ "$3",
+		3, {INT8OID, UUIDOID, TEXTOID}
+	};
+	static SpPlan add_plan = {
+		"INSERT INTO simpleproduct.organization_domains"
+		" (workspace_id, organization_id, domain) VALUES ($1, $2, $3)",
+		3, {INT8OID, UUIDOID, TEXTOID}
+	};
+	Datum		values[3];
+	Datum	   *elements;
+	int			count;
+	int			i;
+	bool		isnull;
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = UUIDPGetDatum(id);
+	values[2] = PointerGetDatum(domains);
+	sp_execute(&drop_plan, values, NULL, false, 0);
+
+	deconstruct_array(domains, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elements, NULL, &count);
+	for (i = 0; i < count; i++)
+	{
+		values[2] = elements[i];
+		sp_execute(&owner_plan, values, NULL, false, 1);
+		if (SPI_processed == 0)
+		{
+			sp_execute(&add_plan, values, NULL, false, 0);
+			continue;
+		}
+		if (memcmp(DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1,
+											   &isnull)),
+				   id, sizeof(pg_uuid_t)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_SP_IDENTITY_CONFLICT),
+					 errmsg("domain \"%s\" already belongs to another organization",
+							TextDatumGetCString(elements[i])),
+					 errhint("Remove it from that organization first.")));
+	}
+}
+
+/*
+ * Apply an identify call's explicit "organization" to a person's values:
+ * by id (which must exist), by domain (found, or created with the given
+ * name), or null, which hands an explicitly linked person back to
+ * automatic linking.  Must be called connected to SPI.
+ */
+void
+sp_organization_for_link(int64 workspace_id, const SpIdentity *identity,
+						 SpPerson *person)
+{
+	SpOrganization organization;
+
+	if (identity->organization_by_id)
+	{
+		if (!organization_by_id(workspace_id, &identity->organization_id,
+								false, &organization))
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("organization %s does not exist",
+							sp_uuid_text(&identity->organization_id)),
+					 errhint("Link by {\"domain\": ...} to create it on the way.")));
+	}
+	else if (identity->organization_domain != NULL)
+	{
+		sp_lock_identifier(workspace_id, 'd', identity->organization_domain);
+		if (!organization_by_domain(workspace_id,
+									identity->organization_domain, false,
+									&organization))
+		{
+			SpOrganization values;
+
+			memset(&values, 0, sizeof(values));
+			values.domain = identity->organization_domain;
+			values.name = identity->organization_name;
+			values.properties = sp_empty_object();
+			organization_write(workspace_id, true, &values, &organization);
+		}
+	}
+	else
+	{
+		if (person->organization_explicit)
+		{
+			person->has_organization = false;
+			person->organization_explicit = false;
+		}
+		return;
+	}
+
+	person->has_organization = true;
+	person->organization_id = organization.id;
+	person->organization_explicit = true;
+}
+
 PG_FUNCTION_INFO_V1(sp_upsert_org);
 
 /*
- * SQL: simpleproduct.sp_upsert_org(jsonb).  {name, domain, properties},
- * and optionally "id" to change an existing organization (its domain
- * included).  "name" absent keeps the name, null clears it; properties are
+ * SQL: simpleproduct.sp_upsert_org(jsonb).  {name, domain, domains,
+ * properties}, and optionally "id" to change an existing organization (its
+ * primary domain included).  "domain" finds the organization owning it,
+ * primary or not; "domains" lists all its further domains.  "name" absent keeps the name, null clears it; properties are
  * a merge patch.  Returns the organization with "created".
  */
 Datum
@@ -253,6 +442,7 @@ sp_upsert_org(PG_FUNCTION_ARGS)
 	char	   *domain = NULL;
 	JsonbValue *name;
 	Jsonb	   *properties;
+	ArrayType  *domains;
 	SpOrganization current;
 	SpOrganization next;
 	SpOrganization stored;
@@ -275,6 +465,7 @@ sp_upsert_org(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("\"name\" must be a string or null")));
 	properties = sp_json_object(input, "properties", &present);
+	domains = json_domains(input);
 
 	workspace_id = sp_current_workspace();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -312,7 +503,8 @@ sp_upsert_org(PG_FUNCTION_ARGS)
 		memset(&next, 0, sizeof(next));
 		next.properties = sp_empty_object();
 	}
-	if (domain != NULL)
+	/* A domain finds its organization; only an "id" call moves the primary. */
+	if (domain != NULL && (has_id || !exists))
 		next.domain = domain;
 	if (name != NULL)
 		next.name = name->type == jbvString ?
@@ -327,8 +519,10 @@ sp_upsert_org(PG_FUNCTION_ARGS)
 		stored = current;
 	else
 		organization_write(workspace_id, !exists, &next, &stored);
+	if (domains != NULL)
+		sync_domains(workspace_id, &stored.id, domains);
 
-	result = sp_jsonb_for_caller(organization_to_jsonb(&stored,
+	result = sp_jsonb_for_caller(organization_to_jsonb(workspace_id, &stored,
 													   exists ? 0 : 1));
 	SPI_finish();
 	PG_RETURN_JSONB_P(result);
@@ -372,7 +566,8 @@ sp_find_org(PG_FUNCTION_ARGS)
 		found = organization_by_domain(workspace_id, domain, false,
 									   &organization);
 	if (found)
-		result = sp_jsonb_for_caller(organization_to_jsonb(&organization,
+		result = sp_jsonb_for_caller(organization_to_jsonb(workspace_id,
+														   &organization,
 														   -1));
 	SPI_finish();
 

@@ -218,6 +218,8 @@ sp_person_insert(int64 workspace_id, const SpPerson *values,
 
 /*
  * Write *values over the person with values->id and read the row back.
+ * updated_at is written as values->updated_at: pass the row's current value
+ * to let the trigger move it when the data changes, another to set it.
  */
 void
 sp_person_update(int64 workspace_id, const SpPerson *values,
@@ -226,24 +228,121 @@ sp_person_update(int64 workspace_id, const SpPerson *values,
 	static SpPlan plan = {
 		"UPDATE simpleproduct.people SET external_id = $3, email = $4,"
 		" name = $5, properties = $6, organization_id = $7,"
-		" organization_explicit = $8, last_seen_at = $9"
+		" organization_explicit = $8, last_seen_at = $9, updated_at = $10"
 		" WHERE workspace_id" EQ "$1 AND id" EQ "$2"
 		" RETURNING " PERSON_COLUMNS,
-		9, {INT8OID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, UUIDOID,
-		BOOLOID, TIMESTAMPTZOID}
+		10, {INT8OID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, UUIDOID,
+		BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 	};
-	Datum		datums[9];
-	char		nulls[10];
+	Datum		datums[10];
+	char		nulls[11];
 
 	datums[0] = Int64GetDatum(workspace_id);
 	datums[1] = UUIDPGetDatum(&values->id);
 	nulls[0] = nulls[1] = ' ';
 	person_parameters(values, datums + 2, nulls + 2);
-	nulls[9] = '\0';
+	datums[9] = TimestampTzGetDatum(values->updated_at);
+	nulls[9] = ' ';
+	nulls[10] = '\0';
 	sp_execute(&plan, datums, nulls, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "person to update has disappeared");
 	person_from_row(0, result);
+}
+
+/*
+ * Insert a person again exactly as a snapshot holds it, id and timestamps
+ * included (an unmerge).  The link is kept only when it was explicit; an
+ * automatic one is recomputed by the trigger.
+ */
+void
+sp_person_restore(int64 workspace_id, const SpPerson *values,
+				  SpPerson *result)
+{
+	static SpPlan plan = {
+		"INSERT INTO simpleproduct.people (workspace_id, external_id, email,"
+		" name, properties, organization_id, organization_explicit,"
+		" last_seen_at, id, created_at, updated_at)"
+		" VALUES ($1, $2, $3, $4, $5,"
+		" (SELECT o.id FROM simpleproduct.organizations o"
+		"  WHERE o.workspace_id" EQ "$1 AND o.id" EQ "$6), $7,"
+		" $8, $9, $10, $11) RETURNING " PERSON_COLUMNS,
+		11, {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, UUIDOID, BOOLOID,
+		TIMESTAMPTZOID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+	};
+	SpPerson	restored = *values;
+	Datum		datums[11];
+	char		nulls[12];
+
+	if (!restored.organization_explicit)
+		restored.has_organization = false;
+	datums[0] = Int64GetDatum(workspace_id);
+	nulls[0] = ' ';
+	person_parameters(&restored, datums + 1, nulls + 1);
+	datums[8] = UUIDPGetDatum(&values->id);
+	datums[9] = TimestampTzGetDatum(values->created_at);
+	datums[10] = TimestampTzGetDatum(values->updated_at);
+	nulls[8] = nulls[9] = nulls[10] = ' ';
+	nulls[11] = '\0';
+	sp_execute(&plan, datums, nulls, false, 0);
+	person_from_row(0, result);
+}
+
+/*
+ * Read a person back from a snapshot made by sp_person_identifiers(..,
+ * true), as the history keeps it.
+ */
+void
+sp_person_from_snapshot(Jsonb *snapshot, SpPerson *person)
+{
+	bool		present;
+	char	   *text;
+	Jsonb	   *properties;
+	JsonbValue *flag;
+
+	memset(person, 0, sizeof(SpPerson));
+	text = sp_json_string(snapshot, "id", &present);
+	if (text == NULL || !sp_parse_uuid(text, &person->id))
+		elog(ERROR, "person snapshot without an id");
+	person->external_id = sp_json_string(snapshot, "externalId", &present);
+	person->email = sp_json_string(snapshot, "email", &present);
+	person->name = sp_json_string(snapshot, "name", &present);
+	properties = sp_json_object(snapshot, "properties", &present);
+	person->properties = properties ? properties : sp_empty_object();
+	text = sp_json_string(snapshot, "organizationId", &present);
+	person->has_organization = text != NULL &&
+		sp_parse_uuid(text, &person->organization_id);
+	flag = sp_json_get(snapshot, "organizationExplicit");
+	person->organization_explicit = flag != NULL &&
+		flag->type == jbvBool && flag->val.boolean;
+	text = sp_json_string(snapshot, "lastSeenAt", &present);
+	person->has_last_seen = text != NULL;
+	if (text != NULL)
+		person->last_seen_at = sp_parse_timestamp(text);
+	person->created_at = sp_parse_timestamp(sp_json_string(snapshot,
+															"createdAt",
+															&present));
+	person->updated_at = sp_parse_timestamp(sp_json_string(snapshot,
+															"updatedAt",
+															&present));
+}
+
+/*
+ * Whether two people hold the same values: identifiers, name, properties
+ * and link (not the timestamps).
+ */
+bool
+sp_person_same_values(const SpPerson *a, const SpPerson *b)
+{
+	return !sp_strings_differ(a->external_id, b->external_id) &&
+		!sp_strings_differ(a->email, b->email) &&
+		!sp_strings_differ(a->name, b->name) &&
+		a->has_organization == b->has_organization &&
+		(!a->has_organization ||
+		 memcmp(&a->organization_id, &b->organization_id,
+				sizeof(pg_uuid_t)) == 0) &&
+		a->organization_explicit == b->organization_explicit &&
+		!sp_jsonb_differ(a->properties, b->properties);
 }
 
 /*

@@ -95,6 +95,21 @@ sp_jsonb_differ(Jsonb *a, Jsonb *b)
 }
 
 /*
+ * A timestamptz from its text form (as the history stores it); NULL text
+ * is a corrupt snapshot.
+ */
+TimestampTz
+sp_parse_timestamp(const char *text)
+{
+	if (text == NULL)
+		elog(ERROR, "snapshot without a timestamp");
+	return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+												   CStringGetDatum(text),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+}
+
+/*
  * A uuid as text, palloc'd.
  */
 char *
@@ -241,6 +256,19 @@ sp_push_bool(JsonbParseState **state, const char *key, bool value)
 	sp_push_key(state, key);
 	v.type = jbvBool;
 	v.val.boolean = value;
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/* Push "key": <integer>. */
+void
+sp_push_int64(JsonbParseState **state, const char *key, int64 value)
+{
+	JsonbValue	v;
+
+	sp_push_key(state, key);
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric,
+														Int64GetDatum(value)));
 	pushJsonbValue(state, WJB_VALUE, &v);
 }
 

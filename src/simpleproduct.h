@@ -24,8 +24,10 @@
  *	22023 invalid value, 22001 value too long    -> 422
  *	P0002 not found                              -> 404
  *	SP001 identity conflict under "reject"       -> 409
+ *	SP002 identifier of an erased person         -> 409
  */
 #define ERRCODE_SP_IDENTITY_CONFLICT	MAKE_SQLSTATE('S','P','0','0','1')
+#define ERRCODE_SP_IDENTIFIER_SUPPRESSED	MAKE_SQLSTATE('S','P','0','0','2')
 
 /* Longest externalId accepted, in characters. */
 #define SP_EXTERNAL_ID_MAX_CHARS	255
@@ -35,7 +37,7 @@ typedef struct SpPlan
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[10];
+	Oid			argtypes[12];
 	SPIPlanPtr	plan;
 } SpPlan;
 
@@ -64,6 +66,12 @@ typedef struct SpIdentity
 	bool		name_given;		/* "name" present (possibly null) */
 	char	   *name;			/* NULL clears when name_given */
 	Jsonb	   *properties;		/* merge patch, or NULL when not given */
+	Jsonb	   *set_once;		/* keys written only when absent, or NULL */
+	bool		organization_given; /* "organization" present */
+	bool		organization_by_id; /* ... as {"id"}, else {"domain"} */
+	pg_uuid_t	organization_id;	/* with organization_by_id */
+	char	   *organization_domain;	/* normalised, or NULL for null */
+	char	   *organization_name;	/* name for an organization created */
 } SpIdentity;
 
 /* simpleproduct.c: SPI and JSON helpers */
@@ -73,6 +81,7 @@ extern Jsonb *sp_jsonb_for_caller(Jsonb *value);
 extern bool sp_strings_differ(const char *a, const char *b);
 extern bool sp_jsonb_differ(Jsonb *a, Jsonb *b);
 extern char *sp_uuid_text(const pg_uuid_t *uuid);
+extern TimestampTz sp_parse_timestamp(const char *text);
 extern JsonbValue *sp_json_get(Jsonb *object, const char *key);
 extern void sp_require_object(Jsonb *input, const char *what);
 extern char *sp_json_string(Jsonb *object, const char *key, bool *present);
@@ -82,6 +91,8 @@ extern void sp_push_string(JsonbParseState **state, const char *key,
 						   const char *value);
 extern void sp_push_bool(JsonbParseState **state, const char *key,
 						 bool value);
+extern void sp_push_int64(JsonbParseState **state, const char *key,
+						  int64 value);
 extern void sp_push_uuid(JsonbParseState **state, const char *key,
 						 const pg_uuid_t *value);
 extern void sp_push_timestamp(JsonbParseState **state, const char *key,
@@ -123,6 +134,10 @@ extern void sp_person_insert(int64 workspace_id, const SpPerson *values,
 extern void sp_person_update(int64 workspace_id, const SpPerson *values,
 							 SpPerson *result);
 extern void sp_person_delete(int64 workspace_id, const pg_uuid_t *id);
+extern void sp_person_restore(int64 workspace_id, const SpPerson *values,
+							  SpPerson *result);
+extern void sp_person_from_snapshot(Jsonb *snapshot, SpPerson *person);
+extern bool sp_person_same_values(const SpPerson *a, const SpPerson *b);
 extern Jsonb *sp_person_identifiers(const SpPerson *person, bool whole);
 extern void sp_history_append(int64 workspace_id, const pg_uuid_t *person,
 							  const char *event, const pg_uuid_t *other,
@@ -135,14 +150,25 @@ extern Jsonb *sp_person_to_jsonb(int64 workspace_id, const SpPerson *person,
 /* identify.c */
 extern void sp_lock_identifier(int64 workspace_id, char kind,
 							   const char *identifier);
+extern void sp_lock_person_identifiers(int64 workspace_id,
+									   const char *external_id,
+									   const char *email);
 extern void sp_parse_identity(Jsonb *input, SpIdentity *identity);
 extern bool sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 							  SpPerson *person, bool *created);
 
 /* organization.c */
+extern void sp_organization_for_link(int64 workspace_id,
+									 const SpIdentity *identity,
+									 SpPerson *person);
 extern void sp_push_organization_brief(JsonbParseState **state,
 									   int64 workspace_id,
 									   const pg_uuid_t *id);
+
+/* erase.c */
+extern bool sp_history_erase_allowed;
+extern void sp_check_not_suppressed(int64 workspace_id, const char *kind,
+									const char *value);
 
 /* linking.c */
 extern bool sp_best_organization(int64 workspace_id, const char *email_domain,

@@ -23,6 +23,9 @@ CREATE TABLE @extschema@.workspaces (
 		CHECK (pg_catalog.length(name) BETWEEN 1 AND 63),
 	conflict_policy text NOT NULL DEFAULT 'move'
 		CHECK (conflict_policy IN ('move', 'reject')),
+	-- salt of the hashes of suppressed identifiers (16 random bytes)
+	salt bytea NOT NULL DEFAULT pg_catalog.decode(pg_catalog.replace(
+		pg_catalog.gen_random_uuid()::pg_catalog.text, '-', ''), 'hex'),
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 INSERT INTO @extschema@.workspaces (id, name) VALUES (1, 'default');
@@ -48,6 +51,24 @@ CREATE TABLE @extschema@.organizations (
 );
 CREATE INDEX organizations_domain_root_idx
 	ON @extschema@.organizations (workspace_id, domain_root);
+
+-- Every domain of every organization: its primary domain (kept here by a
+-- trigger) and any further ones.  Linking looks domains up here.
+CREATE TABLE @extschema@.organization_domains (
+	workspace_id bigint NOT NULL,
+	domain text NOT NULL,
+	domain_root text,
+	organization_id uuid NOT NULL,
+	is_primary boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (workspace_id, domain),
+	FOREIGN KEY (workspace_id, organization_id)
+		REFERENCES @extschema@.organizations (workspace_id, id)
+		ON DELETE CASCADE
+);
+CREATE INDEX organization_domains_organization_idx
+	ON @extschema@.organization_domains (workspace_id, organization_id);
+CREATE INDEX organization_domains_root_idx
+	ON @extschema@.organization_domains (workspace_id, domain_root);
 
 -- People.  email is stored normalised (trimmed, lower-cased, domain in its
 -- ASCII form); email_domain is its domain and email_root the registrable
@@ -136,11 +157,32 @@ CREATE TABLE @extschema@.identity_history (
 );
 CREATE INDEX identity_history_person_idx
 	ON @extschema@.identity_history (workspace_id, person_id);
+CREATE INDEX identity_history_other_idx
+	ON @extschema@.identity_history (workspace_id, other_person_id);
+
+-- Identifiers of erased people that may not come back until un-suppressed,
+-- stored only as SHA-256 of the workspace's salt, the kind and the value.
+CREATE TABLE @extschema@.suppressed_identifiers (
+	workspace_id bigint NOT NULL
+		REFERENCES @extschema@.workspaces (id) ON DELETE CASCADE,
+	kind text NOT NULL CHECK (kind IN ('externalId', 'email')),
+	hash bytea NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (workspace_id, kind, hash)
+);
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.workspaces',
 	'WHERE id <> 1');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence(
+	'@extschema@.workspaces', 'id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence(
+	'@extschema@.identity_history', 'id')::pg_catalog.regclass, '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.organizations', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.people', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.person_aliases', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.feedback', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.identity_history', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.organization_domains',
+	'');
+SELECT pg_catalog.pg_extension_config_dump(
+	'@extschema@.suppressed_identifiers', '');

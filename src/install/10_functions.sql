@@ -59,3 +59,26 @@ CREATE FUNCTION @extschema@.merge_patch(target jsonb, patch jsonb)
 	RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'sp_merge_patch_sql'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- Identity history, undo and erasure.
+
+-- A person's identity history, oldest first; NULL for an unknown id.
+CREATE FUNCTION @extschema@.sp_person_history(lookup jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_person_history'
+	LANGUAGE C STABLE STRICT;
+
+-- Reverse the latest merge of {"id": <merged person's id>}.
+CREATE FUNCTION @extschema@.sp_unmerge(request jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_unmerge'
+	LANGUAGE C VOLATILE STRICT;
+
+-- Erase {"id", "deleteFeedback", "suppress"}: the person, their history
+-- and identifiers; feedback kept unlinked unless deleteFeedback.
+CREATE FUNCTION @extschema@.sp_erase_person(request jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_erase_person'
+	LANGUAGE C VOLATILE STRICT;
+
+-- Let a suppressed {"externalId"} or {"email"} identify people again.
+CREATE FUNCTION @extschema@.sp_unsuppress(identifier jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_unsuppress'
+	LANGUAGE C VOLATILE STRICT;

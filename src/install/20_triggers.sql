@@ -43,3 +43,25 @@ CREATE FUNCTION @extschema@.workspaces_changed() RETURNS trigger
 CREATE TRIGGER workspaces_changed
 	AFTER UPDATE OR DELETE ON @extschema@.workspaces
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.workspaces_changed();
+
+-- The domains of organizations: normalised on the way in, and relinking
+-- people whenever one joins or leaves an organization.
+CREATE FUNCTION @extschema@.organization_domains_before_write()
+	RETURNS trigger
+	AS 'MODULE_PATHNAME', 'sp_organization_domains_before_write'
+	LANGUAGE C;
+
+CREATE TRIGGER organization_domains_before_write
+	BEFORE INSERT OR UPDATE ON @extschema@.organization_domains
+	FOR EACH ROW
+	EXECUTE FUNCTION @extschema@.organization_domains_before_write();
+
+CREATE FUNCTION @extschema@.organization_domains_after_write()
+	RETURNS trigger
+	AS 'MODULE_PATHNAME', 'sp_organization_domains_after_write'
+	LANGUAGE C;
+
+CREATE TRIGGER organization_domains_after_write
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.organization_domains
+	FOR EACH ROW
+	EXECUTE FUNCTION @extschema@.organization_domains_after_write();
