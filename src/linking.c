@@ -26,6 +26,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/jsonb.h"
 #include "utils/rel.h"
 
 #include "simpleproduct.h"
@@ -245,8 +246,11 @@ sp_people_before_write(PG_FUNCTION_ARGS)
 	}
 	else if (!email_changed)
 	{
-		email_domain = column_text(old_tuple, desc, col.email_domain);
-		email_root = column_text(old_tuple, desc, col.email_root);
+		/* Derived columns follow the email, except when sp_relink fixes them. */
+		HeapTuple	source = relink_depth > 0 ? new_tuple : old_tuple;
+
+		email_domain = column_text(source, desc, col.email_domain);
+		email_root = column_text(source, desc, col.email_root);
 	}
 	set_text_column(&r, col.email_domain, email_domain);
 	set_text_column(&r, col.email_root, email_root);
@@ -710,6 +714,226 @@ sp_organization_domains_after_write(PG_FUNCTION_ARGS)
 		   new_tuple ? column_text(new_tuple, desc, root_col) : NULL);
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * sp_relink, step one: give every distinct email domain (and organization
+ * domain) of the workspace the registrable domain and provider status the
+ * current lists say.  Returns how many people changed.
+ */
+static uint64
+relink_roots(int64 workspace_id)
+{
+	static SpPlan people_domains = {
+		"SELECT DISTINCT email_domain, email_root FROM simpleproduct.people"
+		" WHERE workspace_id" EQ "$1 AND email_domain IS NOT NULL",
+		1, {INT8OID}
+	};
+	static SpPlan fix_people = {
+		"UPDATE simpleproduct.people p SET email_root = c.root"
+		" FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]),"
+		"  pg_catalog.unnest($3::pg_catalog.text[])) AS c(domain, root)"
+		" WHERE p.workspace_id" EQ "$1 AND p.email_domain" EQ "c.domain",
+		3, {INT8OID, TEXTARRAYOID, TEXTARRAYOID}
+	};
+	static SpPlan organization_domains = {
+		"SELECT domain, domain_root FROM simpleproduct.organization_domains"
+		" WHERE workspace_id" EQ "$1",
+		1, {INT8OID}
+	};
+	static SpPlan fix_organizations = {
+		"UPDATE simpleproduct.organization_domains d SET domain_root = c.root"
+		" FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]),"
+		"  pg_catalog.unnest($3::pg_catalog.text[])) AS c(domain, root)"
+		" WHERE d.workspace_id" EQ "$1 AND d.domain" EQ "c.domain",
+		3, {INT8OID, TEXTARRAYOID, TEXTARRAYOID}
+	};
+	SpPlan	   *lists[2] = {&organization_domains, &people_domains};
+	SpPlan	   *fixes[2] = {&fix_organizations, &fix_people};
+	uint64		people_changed = 0;
+	int			pass;
+
+	for (pass = 0; pass < 2; pass++)
+	{
+		Datum		values[3];
+		Datum	   *domains;
+		Datum	   *roots;
+		bool	   *root_nulls;
+		int			changed = 0;
+		uint64		i;
+		int			dims[1];
+		int			lbs[1] = {1};
+
+		values[0] = Int64GetDatum(workspace_id);
+		sp_execute(lists[pass], values, NULL, false, 0);
+		domains = palloc(sizeof(Datum) * (SPI_processed + 1));
+		roots = palloc(sizeof(Datum) * (SPI_processed + 1));
+		root_nulls = palloc(sizeof(bool) * (SPI_processed + 1));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *domain = SPI_getvalue(SPI_tuptable->vals[i],
+											  SPI_tuptable->tupdesc, 1);
+			char	   *root = SPI_getvalue(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 2);
+			char	   *fresh = pass == 0 ? sp_registrable(domain) :
+				sp_email_root(domain);
+
+			if (!sp_strings_differ(root, fresh))
+				continue;
+			domains[changed] = CStringGetTextDatum(domain);
+			roots[changed] = fresh ? CStringGetTextDatum(fresh) : (Datum) 0;
+			root_nulls[changed] = (fresh == NULL);
+			changed++;
+		}
+		if (changed == 0)
+			continue;
+		dims[0] = changed;
+		values[1] = PointerGetDatum(construct_array(domains, changed, TEXTOID,
+													-1, false, TYPALIGN_INT));
+		values[2] = PointerGetDatum(construct_md_array(roots, root_nulls, 1,
+													   dims, lbs, TEXTOID, -1,
+													   false, TYPALIGN_INT));
+		sp_execute(fixes[pass], values, NULL, false, 0);
+		if (pass == 1)
+			people_changed = SPI_processed;
+		ereport(NOTICE,
+				(errmsg("relink: %d %s domains have a new registrable domain or provider status",
+						changed, pass == 0 ? "organization" : "email")));
+	}
+	return people_changed;
+}
+
+/*
+ * sp_relink, step two: recompute the automatic links of the people under a
+ * batch of registrable domains.  Returns how many links changed.
+ */
+static uint64
+relink_batch(int64 workspace_id, Datum roots)
+{
+	static SpPlan plan = {
+		"WITH best AS (SELECT p.id, " BEST_ORGANIZATION_OF_P " AS org"
+		" FROM simpleproduct.people p"
+		" WHERE p.workspace_id" EQ "$1 AND p.email_root" EQ "ANY ($2)"
+		" AND NOT p.organization_explicit)"
+		" UPDATE simpleproduct.people p SET organization_id = best.org"
+		" FROM best WHERE p.workspace_id" EQ "$1 AND p.id" EQ "best.id"
+		" AND NOT (p.organization_id IS NULL AND best.org IS NULL)"
+		" AND (p.organization_id IS NULL OR best.org IS NULL"
+		"  OR p.organization_id OPERATOR(pg_catalog.<>) best.org)",
+		2, {INT8OID, TEXTARRAYOID}
+	};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[1] = roots;
+	sp_execute(&plan, values, NULL, false, 0);
+	return SPI_processed;
+}
+
+/* Registrable domains relinked per statement (and per progress notice). */
+#define SP_RELINK_BATCH 2000
+
+PG_FUNCTION_INFO_V1(sp_relink);
+
+/*
+ * SQL: simpleproduct.sp_relink(jsonb).  Recomputes the current workspace's
+ * domain links after the public email provider list or the Public Suffix
+ * List changed, set-based, a batch of registrable domains per statement,
+ * with a NOTICE of progress after each.  {"batchSize": n} is optional.
+ */
+Datum
+sp_relink(PG_FUNCTION_ARGS)
+{
+	static SpPlan roots_plan = {
+		"SELECT DISTINCT email_root FROM simpleproduct.people"
+		" WHERE workspace_id" EQ "$1 AND email_root IS NOT NULL",
+		1, {INT8OID}
+	};
+	static SpPlan unlinkable_plan = {
+		"UPDATE simpleproduct.people SET organization_id = NULL"
+		" WHERE workspace_id" EQ "$1 AND email_root IS NULL"
+		" AND organization_id IS NOT NULL AND NOT organization_explicit",
+		1, {INT8OID}
+	};
+	Jsonb	   *options = PG_GETARG_JSONB_P(0);
+	JsonbValue *batch_option;
+	int			batch_size = SP_RELINK_BATCH;
+	int64		workspace_id;
+	Datum		values[1];
+	uint64		roots_changed;
+	uint64		links_changed = 0;
+	uint64		root_count;
+	uint64		done;
+	Datum	   *roots;
+	bool		isnull;
+	JsonbParseState *state = NULL;
+	Jsonb	   *result;
+
+	sp_require_object(options, "the options");
+	batch_option = sp_json_get(options, "batchSize");
+	if (batch_option != NULL)
+	{
+		if (batch_option->type != jbvNumeric)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("\"batchSize\" must be a number")));
+		batch_size = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+													   NumericGetDatum(batch_option->val.numeric)));
+		if (batch_size < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"batchSize\" must be at least 1")));
+	}
+
+	workspace_id = sp_current_workspace();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	relink_depth++;
+	PG_TRY();
+	{
+		roots_changed = relink_roots(workspace_id);
+
+		values[0] = Int64GetDatum(workspace_id);
+		sp_execute(&roots_plan, values, NULL, false, 0);
+		root_count = SPI_processed;
+		roots = palloc(sizeof(Datum) * (root_count + 1));
+		for (done = 0; done < root_count; done++)
+			roots[done] = SPI_getbinval(SPI_tuptable->vals[done],
+										SPI_tuptable->tupdesc, 1, &isnull);
+
+		for (done = 0; done < root_count; done += batch_size)
+		{
+			int			count = Min(batch_size, root_count - done);
+
+			links_changed +=
+				relink_batch(workspace_id,
+							 PointerGetDatum(construct_array(roots + done, count,
+															 TEXTOID, -1, false,
+															 TYPALIGN_INT)));
+			ereport(NOTICE,
+					(errmsg("relink: " UINT64_FORMAT " of " UINT64_FORMAT " registrable domains done, " UINT64_FORMAT " links changed",
+							done + count, root_count, links_changed)));
+		}
+		sp_execute(&unlinkable_plan, values, NULL, false, 0);
+		links_changed += SPI_processed;
+	}
+	PG_CATCH();
+	{
+		relink_depth--;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	relink_depth--;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	sp_push_int64(&state, "registrableDomains", (int64) root_count);
+	sp_push_int64(&state, "peopleWithNewRoots", (int64) roots_changed);
+	sp_push_int64(&state, "linksChanged", (int64) links_changed);
+	result = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+	result = sp_jsonb_for_caller(result);
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
 }
 
 PG_FUNCTION_INFO_V1(sp_identity_history_append_only);

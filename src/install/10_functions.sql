@@ -82,3 +82,10 @@ CREATE FUNCTION @extschema@.sp_erase_person(request jsonb) RETURNS jsonb
 CREATE FUNCTION @extschema@.sp_unsuppress(identifier jsonb) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'sp_unsuppress'
 	LANGUAGE C VOLATILE STRICT;
+
+-- Recompute the workspace's domain links after the public email provider
+-- list or the Public Suffix List changed; {"batchSize": n} is optional.
+CREATE FUNCTION @extschema@.sp_relink(options jsonb DEFAULT '{}')
+	RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'sp_relink'
+	LANGUAGE C VOLATILE STRICT;
