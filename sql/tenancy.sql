@@ -2,6 +2,10 @@
 -- change another's rows, through the API functions or directly, and the
 -- HTTP server's role can do nothing but call the API functions.
 
+-- Roles are cluster-wide: clear any left by an interrupted earlier run.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS sp_tenancy_api, sp_tenancy_definer;
+RESET client_min_messages;
 CREATE ROLE sp_tenancy_definer NOLOGIN;
 CREATE ROLE sp_tenancy_api LOGIN;
 GRANT USAGE ON SCHEMA t TO sp_tenancy_api, sp_tenancy_definer;
