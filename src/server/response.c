@@ -18,19 +18,22 @@
  * The contract between the core and this server: the SQLSTATE an error is
  * raised with decides the HTTP status.
  *
- *	SQLSTATE						meaning						HTTP  code
- *	22P02 invalid_text_representation	malformed JSON			400   invalid_json
- *	22021 character_not_in_repertoire	body is not UTF-8		400   invalid_json
- *	42804 datatype_mismatch			a value of the wrong type	400   invalid_type
- *	22023 invalid_parameter_value	well-formed but invalid		422   invalid_value
- *	22001 string_data_right_truncation	a value is too long		422   value_too_long
- *	23514 check_violation			a rule on the data			422   invalid_value
- *	28000 invalid_authorization_specification  bad key			401   unauthorized
- *	42501 insufficient_privilege	not allowed					403   forbidden
- *	P0002 no_data_found				no such row					404   not_found
- *	SP001 (ours)					identity conflict, 'reject'	409   identity_conflict
- *	class 08, 57P01, 57P02, 57P03, 53300, connection lost		503   unavailable
- *	anything else												500   internal_error
+ *	SQLSTATE  raised for							HTTP  code
+ *	22P02	  malformed JSON (the cast to jsonb)	400   invalid_json
+ *	22021	  a body that is not UTF-8				400   invalid_json
+ *	42804	  a JSON value of the wrong type		400   invalid_type
+ *	22023	  well-formed but invalid				422   invalid_value
+ *	22001	  a value too long						422   value_too_long
+ *	23514	  a check on the data					422   invalid_value
+ *	28000	  missing, unknown or revoked API key	401   unauthorized
+ *	42501	  not allowed							403   forbidden
+ *	P0002	  no such person or organization		404   not_found
+ *	SP001	  identity conflict under 'reject'		409   identity_conflict
+ *	08xxx, 57P01, 57P02, 57P03, 53300,
+ *			  or the connection lost				503   unavailable
+ *	anything else									500   internal_error
+ *
+ * A 4xx carries PostgreSQL's message; a 5xx a generic one.
  */
 typedef struct SqlstateMapping
 {

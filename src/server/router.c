@@ -179,6 +179,7 @@ check_headers(struct MHD_Connection *connection, Request *request,
 		strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	bool		is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 	const char *content_length;
+	const char *content_type;
 
 	MHD_get_connection_values(connection, MHD_HEADER_KIND,
 							  count_framing_headers, &framing);
@@ -210,9 +211,9 @@ check_headers(struct MHD_Connection *connection, Request *request,
 	if (!is_post)
 		return MHD_YES;
 
-	if (!content_type_is_json(MHD_lookup_connection_value(connection,
-														  MHD_HEADER_KIND,
-														  MHD_HTTP_HEADER_CONTENT_TYPE)))
+	content_type = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+											   MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!content_type_is_json(content_type))
 		return respond_error(connection, request, 415,
 							 "unsupported_media_type",
 							 "the body must be JSON (Content-Type: application/json)",
