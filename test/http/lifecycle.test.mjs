@@ -99,6 +99,20 @@ describe('the database goes away and comes back', () => {
     }
   });
 
+  it('connections the database ends while idle are remade before use, without a 503', async () => {
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await api(server, key, 'GET', '/api/v1/people?externalId=before')).status, 200);
+    }
+    const ended = psql('postgres', `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+      WHERE usename = '${DB}_api'`, { host: cluster.host, port: cluster.port });
+    assert.ok(Number(ended) >= 1);
+    await sleep(200);
+    for (let i = 0; i < 4; i++) {
+      const r = await api(server, key, 'GET', '/api/v1/people?externalId=before');
+      assert.equal(r.status, 200);
+    }
+  });
+
   it('a restart in the middle of a stream of requests', async () => {
     const statuses = [];
     let stop = false;
