@@ -7,7 +7,8 @@
  * command line wins), starts libmicrohttpd with an internal pool of epoll
  * worker threads, and waits for SIGTERM or SIGINT.  On either it stops
  * accepting connections, lets the requests in flight finish (for at most
- * --grace seconds), closes everything and exits 0.
+ * --grace seconds, after which their statements are cancelled), closes
+ * everything and exits 0.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -48,7 +49,8 @@ static const char usage_text[] =
 "                           must also arrive within it in total\n"
 "                           (SP_TIMEOUT, default 30)\n"
 "  -g, --grace=SECONDS      on SIGTERM, wait this long for requests in\n"
-"                           flight (SP_GRACE, default 10)\n"
+"                           flight, then cancel their statements\n"
+"                           (SP_GRACE, default 10)\n"
 "  -h, --help               show this help and exit\n"
 "\n"
 "One access-log line per request goes to standard error: method, path,\n"
@@ -347,6 +349,21 @@ main(int argc, char **argv)
 		struct timespec pause = {0, 10 * 1000 * 1000};
 
 		nanosleep(&pause, NULL);
+	}
+
+	/* Past the grace period, cancel the statements still running. */
+	if (router_in_flight() > 0)
+	{
+		log_line("grace period over: cancelling %u requests",
+				 router_in_flight());
+		pool_cancel_all();
+		deadline = monotonic_ns() + 5000000000u;
+		while (router_in_flight() > 0 && monotonic_ns() < deadline)
+		{
+			struct timespec pause = {0, 10 * 1000 * 1000};
+
+			nanosleep(&pause, NULL);
+		}
 	}
 	MHD_stop_daemon(daemon);
 	pool_shutdown();

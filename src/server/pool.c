@@ -25,6 +25,8 @@
 typedef struct PoolSlot
 {
 	PGconn	   *conn;			/* NULL when not connected */
+	PGcancel   *cancel;			/* for pool_cancel_all, under cancel_lock */
+	pthread_mutex_t cancel_lock;
 	bool		was_lost;		/* the last attempt failed (log once) */
 	bool		ended_by_server;	/* a FATAL arrived while idle */
 	struct PoolSlot *next;		/* on the global list */
@@ -85,6 +87,7 @@ pool_thread_slot(void)
 	slot = calloc(1, sizeof(PoolSlot));
 	if (slot == NULL)
 		return NULL;
+	pthread_mutex_init(&slot->cancel_lock, NULL);
 	pthread_mutex_lock(&all_slots_lock);
 	slot->next = all_slots;
 	all_slots = slot;
@@ -99,6 +102,12 @@ pool_thread_slot(void)
 static void
 pool_disconnect(PoolSlot *slot)
 {
+	pthread_mutex_lock(&slot->cancel_lock);
+	if (slot->cancel != NULL)
+		PQfreeCancel(slot->cancel);
+	slot->cancel = NULL;
+	pthread_mutex_unlock(&slot->cancel_lock);
+
 	if (slot->conn != NULL)
 	{
 		PQfinish(slot->conn);
@@ -206,6 +215,10 @@ pool_connect(PoolSlot *slot)
 		}
 		PQclear(res);
 	}
+
+	pthread_mutex_lock(&slot->cancel_lock);
+	slot->cancel = PQgetCancel(slot->conn);
+	pthread_mutex_unlock(&slot->cancel_lock);
 
 	if (slot->was_lost)
 		log_line("database connection restored");
@@ -330,6 +343,28 @@ db_result_free(DbResult *result)
 }
 
 /*
+ * Ask the database to cancel whatever each connection is running.  Called
+ * by the main thread when SIGTERM's grace period is over, so that a stop
+ * never waits on a stuck statement; the cancelled requests get a 503.
+ */
+void
+pool_cancel_all(void)
+{
+	PoolSlot   *slot;
+	char		error[256];
+
+	pthread_mutex_lock(&all_slots_lock);
+	for (slot = all_slots; slot != NULL; slot = slot->next)
+	{
+		pthread_mutex_lock(&slot->cancel_lock);
+		if (slot->cancel != NULL)
+			(void) PQcancel(slot->cancel, error, sizeof(error));
+		pthread_mutex_unlock(&slot->cancel_lock);
+	}
+	pthread_mutex_unlock(&all_slots_lock);
+}
+
+/*
  * Close every connection and free the slots.  Called once the worker
  * threads have stopped.
  */
@@ -348,6 +383,7 @@ pool_shutdown(void)
 		PoolSlot   *next = slot->next;
 
 		pool_disconnect(slot);
+		pthread_mutex_destroy(&slot->cancel_lock);
 		free(slot);
 		slot = next;
 	}

@@ -29,6 +29,7 @@
  *	42501	  not allowed							403   forbidden
  *	P0002	  no such person or organization		404   not_found
  *	SP001	  identity conflict under 'reject'		409   identity_conflict
+ *	57014	  cancelled when the server stops		503   unavailable
  *	08xxx, 57P01, 57P02, 57P03, 53300,
  *			  or the connection lost				503   unavailable
  *	anything else									500   internal_error
@@ -53,6 +54,7 @@ static const SqlstateMapping sqlstate_mappings[] = {
 	{"42501", 403, "forbidden"},
 	{"P0002", 404, "not_found"},
 	{"SP001", 409, "identity_conflict"},
+	{"57014", 503, "unavailable"},
 	{"57P01", 503, "unavailable"},
 	{"57P02", 503, "unavailable"},
 	{"57P03", 503, "unavailable"},

@@ -68,6 +68,7 @@ extern void pool_init(const char *conninfo);
 extern void pool_execute(ApiStatement statement, int nparams,
 						 const char *const *params, DbResult *result);
 extern void db_result_free(DbResult *result);
+extern void pool_cancel_all(void);
 extern void pool_shutdown(void);
 
 /*

@@ -165,4 +165,27 @@ describe('SIGTERM', () => {
     assert.equal(psql(DB, "SELECT count(*) FROM simpleproduct.people WHERE external_id = 'in-flight'",
       { host: cluster.host, port: cluster.port }), '1');
   });
+
+  it('past the grace period, the statement is cancelled: 503, and the server exits 0', async () => {
+    const key = createKey(DB, 'life', { host: cluster.host, port: cluster.port });
+    const server = await startServer({
+      database: DB, role: `${DB}_api`, host: cluster.host, port: cluster.port, args: ['--grace', '1'],
+    });
+    const locker = psqlAsync(DB,
+      'BEGIN; LOCK TABLE simpleproduct.people IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;',
+      { host: cluster.host, port: cluster.port });
+    await sleep(400);
+    const inFlight = api(server, key, 'POST', '/api/v1/people', { externalId: 'stuck' });
+    await sleep(300);
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+
+    const r = await inFlight;
+    assert.equal(r.status, 503);
+    assert.equal(r.body.error.code, 'unavailable');
+    assert.equal(await server.exited, 0);
+    assert.ok(Date.now() - signalled < 4000, `stopped after ${Date.now() - signalled} ms`);
+    assert.match(server.log.join('\n'), /grace period over: cancelling 1 requests/);
+    await locker;
+  });
 });
