@@ -226,10 +226,10 @@ summary_number() {
 	local line
 
 	line="$(grep -m1 "^$1" "$WORK/pgbench.out" || true)"
-	if [ -z "$line" ]; then
-		echo 0
+	if [[ "$line" =~ :\ *([0-9]+) ]]; then
+		echo "${BASH_REMATCH[1]}"
 	else
-		echo "$line" | sed 's/^[^:]*: *\([0-9]*\).*/\1/'
+		echo 0
 	fi
 }
 
