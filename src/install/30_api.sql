@@ -3,7 +3,7 @@
 -- The HTTP server (src/server) makes exactly one statement per request, such
 -- as
 --
---     SELECT status, id, body FROM simpleproduct.api_post_person($1, $2)
+--     SELECT status, id, result FROM simpleproduct.api_post_person($1, $2)
 --
 -- and that statement both checks the API key and does the work.  The
 -- api_* functions check the key first (api_authenticate), which sets the
