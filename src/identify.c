@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "utils/resowner.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -35,6 +36,9 @@
 /* field4 of our advisory lock tags, apart from pg_advisory_lock's 1 and 2 */
 #define SP_LOCK_TAG_KIND	0x5350
 
+/* how often a call that locks two people is tried when deadlocked */
+#define SP_DEADLOCK_RETRIES	5
+
 /* lastSeenAt alone is written at most this often per person */
 #define SP_LAST_SEEN_INTERVAL	(USECS_PER_HOUR)
 
@@ -51,16 +55,31 @@ identifier_lock_key(int64 workspace_id, char kind, const char *identifier)
 }
 
 /*
- * Take the transaction-level lock of one key.
+ * Take the transaction-level lock of one key, in ExclusiveLock or
+ * ShareLock mode.
  */
 static void
-lock_key(uint64 key)
+lock_key(uint64 key, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32),
 						 (uint32) key, SP_LOCK_TAG_KIND);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
+/*
+ * Lock a registrable domain against relinking: shared by whoever links a
+ * person under it, exclusive for whoever adds or removes an organization
+ * domain under it.  Linking a person and picking people up for a new
+ * organization thus never miss each other's uncommitted rows.
+ */
+void
+sp_lock_registrable_domain(int64 workspace_id, const char *root,
+						   bool exclusive)
+{
+	lock_key(identifier_lock_key(workspace_id, 'r', root),
+			 exclusive ? ExclusiveLock : ShareLock);
 }
 
 /*
@@ -69,7 +88,8 @@ lock_key(uint64 key)
 void
 sp_lock_identifier(int64 workspace_id, char kind, const char *identifier)
 {
-	lock_key(identifier_lock_key(workspace_id, kind, identifier));
+	lock_key(identifier_lock_key(workspace_id, kind, identifier),
+			 ExclusiveLock);
 }
 
 /*
@@ -95,9 +115,9 @@ sp_lock_person_identifiers(int64 workspace_id, const char *external_id,
 		keys[1] = swap;
 	}
 	if (count >= 1)
-		lock_key(keys[0]);
+		lock_key(keys[0], ExclusiveLock);
 	if (count == 2 && keys[1] != keys[0])
-		lock_key(keys[1]);
+		lock_key(keys[1], ExclusiveLock);
 }
 
 /*
@@ -401,13 +421,12 @@ create_person(int64 workspace_id, const SpIdentity *identity,
 }
 
 /*
- * Resolve the person a call identifies and apply the call to it, following
- * SPEC.md's identity table.  Returns false when the call names neither an
- * externalId nor an email.  Must be called connected to SPI.
+ * Lock the rows of A and B and apply the call, following SPEC.md's
+ * identity table.  The caller holds the identifiers' locks.
  */
-bool
-sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
-				  SpPerson *person, bool *created)
+static void
+resolve_locked(int64 workspace_id, const SpIdentity *identity, bool b_first,
+			   SpPerson *person, bool *created)
 {
 	SpPerson	a;
 	SpPerson	b;
@@ -415,17 +434,28 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 	bool		have_b = false;
 	SpPerson	next;
 
-	*created = false;
-	if (identity->external_id == NULL && identity->email == NULL)
-		return false;
-
-	sp_lock_person_identifiers(workspace_id, identity->external_id,
-							   identity->email);
-	if (identity->external_id != NULL)
+	/*
+	 * Lock the rows of A and B in uuid order (b_first says which comes
+	 * first), so that two calls reaching the same two people through
+	 * different identifiers do not deadlock.  The locking lookups re-check
+	 * their condition on the row version they lock.
+	 */
+	if (b_first)
+	{
+		have_b = sp_person_by_email(workspace_id, identity->email, true, &b);
 		have_a = sp_person_by_external_id(workspace_id,
 										  identity->external_id, true, &a);
-	if (identity->email != NULL)
-		have_b = sp_person_by_email(workspace_id, identity->email, true, &b);
+	}
+	else
+	{
+		if (identity->external_id != NULL)
+			have_a = sp_person_by_external_id(workspace_id,
+											  identity->external_id, true,
+											  &a);
+		if (identity->email != NULL)
+			have_b = sp_person_by_email(workspace_id, identity->email, true,
+										&b);
+	}
 
 	if (have_a && have_b &&
 		memcmp(&a.id, &b.id, sizeof(pg_uuid_t)) != 0)
@@ -433,7 +463,7 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 		if (b.external_id == NULL)
 		{
 			merge_people(workspace_id, identity, &a, &b, person);
-			return true;
+			return;
 		}
 
 		/* B has another externalId: the email moves from B to A. */
@@ -456,7 +486,7 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 		write_person(workspace_id, &a, &next, person);
 		if (sp_strings_differ(a.email, person->email))
 			record_change(workspace_id, "email_change", &a, person, NULL);
-		return true;
+		return;
 	}
 
 	if (have_b && identity->external_id != NULL && b.external_id != NULL)
@@ -467,7 +497,7 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 		create_person(workspace_id, identity, person);
 		record_change(workspace_id, "email_moved", &b, &next, &person->id);
 		*created = true;
-		return true;
+		return;
 	}
 
 	if (have_b)
@@ -484,11 +514,100 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 		write_person(workspace_id, &b, &next, person);
 		if (b.external_id == NULL && person->external_id != NULL)
 			record_change(workspace_id, "claim", &b, person, NULL);
-		return true;
+		return;
 	}
 
 	create_person(workspace_id, identity, person);
 	*created = true;
+}
+
+/*
+ * resolve_locked inside a subtransaction, retried when it is chosen as the
+ * victim of a deadlock.  A call that locks two people can deadlock with a
+ * transaction that already holds one of them from an earlier statement;
+ * rolling the subtransaction back releases this call's row locks, so the
+ * other transaction goes on, and the retry then waits for it normally.
+ */
+static void
+resolve_locked_retrying(int64 workspace_id, const SpIdentity *identity,
+						bool b_first, SpPerson *person, bool *created)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	int			attempt;
+
+	for (attempt = 1;; attempt++)
+	{
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(context);
+		PG_TRY();
+		{
+			resolve_locked(workspace_id, identity, b_first, person, created);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(context);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *error;
+
+			MemoryContextSwitchTo(context);
+			error = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(context);
+			CurrentResourceOwner = owner;
+			if (error->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED ||
+				attempt >= SP_DEADLOCK_RETRIES)
+				ReThrowError(error);
+			FreeErrorData(error);
+			ereport(DEBUG1,
+					(errmsg("identify: retrying after a deadlock (attempt %d)",
+							attempt)));
+			continue;
+		}
+		PG_END_TRY();
+		return;
+	}
+}
+
+/*
+ * Resolve the person a call identifies and apply the call to it, following
+ * SPEC.md's identity table.  Returns false when the call names neither an
+ * externalId nor an email.  Must be called connected to SPI.
+ */
+bool
+sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
+				  SpPerson *person, bool *created)
+{
+	SpPerson	a;
+	SpPerson	b;
+
+	*created = false;
+	if (identity->external_id == NULL && identity->email == NULL)
+		return false;
+
+	sp_lock_person_identifiers(workspace_id, identity->external_id,
+							   identity->email);
+	if (identity->email != NULL)
+	{
+		char	   *root = sp_email_root(strchr(identity->email, '@') + 1);
+
+		if (root != NULL)
+			sp_lock_registrable_domain(workspace_id, root, false);
+	}
+
+	/* Only a call that reaches two people locks two rows. */
+	if (identity->external_id != NULL && identity->email != NULL &&
+		sp_person_by_external_id(workspace_id, identity->external_id, false,
+								 &a) &&
+		sp_person_by_email(workspace_id, identity->email, false, &b) &&
+		memcmp(&a.id, &b.id, sizeof(pg_uuid_t)) != 0)
+		resolve_locked_retrying(workspace_id, identity,
+								memcmp(&b.id, &a.id, sizeof(pg_uuid_t)) < 0,
+								person, created);
+	else
+		resolve_locked(workspace_id, identity, false, person, created);
 	return true;
 }
 

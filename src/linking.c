@@ -104,7 +104,9 @@ sp_best_organization(int64 workspace_id, const char *email_domain,
 	values[0] = Int64GetDatum(workspace_id);
 	values[1] = PointerGetDatum(construct_array(candidates, count, TEXTOID,
 												-1, false, TYPALIGN_INT));
-	sp_execute(&plan, values, NULL, true, 1);
+	/* not read-only: a fresh snapshot sees organizations committed while
+	 * this transaction waited for the registrable domain's lock */
+	sp_execute(&plan, values, NULL, false, 1);
 	if (SPI_processed == 0)
 		return false;
 	memcpy(result,
@@ -294,6 +296,7 @@ sp_people_before_write(PG_FUNCTION_ARGS)
 												  &isnull));
 		if (email_root != NULL)
 		{
+			sp_lock_registrable_domain(workspace_id, email_root, false);
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 			found = sp_best_organization(workspace_id, email_domain,
@@ -479,13 +482,20 @@ relink_toward(int64 workspace_id, const pg_uuid_t *organization,
 
 /*
  * Run relink_away and/or relink_toward with the person trigger told that
- * the links it sees written are automatic ones.
+ * the links it sees written are automatic ones, holding the registrable
+ * domains concerned exclusively so that no person is being linked under
+ * them meanwhile.
  */
 static void
 relink(int64 workspace_id, const pg_uuid_t *old_organization,
 	   const char *old_root, const pg_uuid_t *new_organization,
 	   const char *new_domain, const char *new_root)
 {
+	if (old_root != NULL)
+		sp_lock_registrable_domain(workspace_id, old_root, true);
+	if (new_root != NULL)
+		sp_lock_registrable_domain(workspace_id, new_root, true);
+
 	relink_depth++;
 	PG_TRY();
 	{

@@ -150,6 +150,8 @@ extern Jsonb *sp_person_to_jsonb(int64 workspace_id, const SpPerson *person,
 /* identify.c */
 extern void sp_lock_identifier(int64 workspace_id, char kind,
 							   const char *identifier);
+extern void sp_lock_registrable_domain(int64 workspace_id, const char *root,
+									   bool exclusive);
 extern void sp_lock_person_identifiers(int64 workspace_id,
 									   const char *external_id,
 									   const char *email);
