@@ -26,7 +26,7 @@
 #include "server.h"
 
 ServerConfig server_config;
-volatile bool server_stopping = false;
+atomic_bool server_stopping = false;
 
 static const char usage_text[] =
 "simpleproduct-server: the REST API of the simpleproduct extension\n"
@@ -337,7 +337,7 @@ main(int argc, char **argv)
 		;
 
 	/* Stop accepting, let the requests in flight finish, then stop. */
-	server_stopping = true;
+	atomic_store(&server_stopping, true);
 	log_line("received signal %d: finishing requests in flight",
 			 signal_number);
 	listen_socket = MHD_quiesce_daemon(daemon);

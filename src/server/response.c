@@ -160,7 +160,7 @@ respond_json(struct MHD_Connection *connection, Request *request,
 	if (status == 401)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 								"Bearer");
-	if (server_stopping)
+	if (atomic_load(&server_stopping))
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION,
 								"close");
 

@@ -11,6 +11,7 @@
 #ifndef SP_SERVER_H
 #define SP_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,7 +32,7 @@ typedef struct ServerConfig
 extern ServerConfig server_config;
 
 /* Set once SIGTERM arrives: answers then carry "Connection: close". */
-extern volatile bool server_stopping;
+extern atomic_bool server_stopping;
 
 /* The prepared statements, one per route (plus the health check). */
 typedef enum ApiStatement
