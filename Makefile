@@ -23,7 +23,8 @@ OBJS = \
 	src/feedback.o \
 	src/history.o \
 	src/erase.o \
-	src/linking.o
+	src/linking.o \
+	src/import.o
 
 # The install script is assembled from the pieces under src/install, in name
 # order, the way pgvector assembles its own from sql/vector.sql.
@@ -80,3 +81,10 @@ $(SERVER): $(SERVER_OBJS)
 
 src/server/%.o: src/server/%.c src/server/server.h
 	$(CC) $(SERVER_CFLAGS) -c -o $@ $<
+
+# The benchmark (bench/run): a throwaway cluster of its own, every
+# comparison of issue 5, BENCHMARKS.md.  Takes about 20 minutes; never in CI.
+bench:
+	bash bench/run
+
+.PHONY: bench
