@@ -181,6 +181,17 @@ typedef struct Replacements
 } Replacements;
 
 /*
+ * An empty set of replacements for a tuple of natts columns.
+ */
+static void
+replacements_init(Replacements *r, int natts)
+{
+	r->values = palloc0(natts * sizeof(Datum));
+	r->nulls = palloc0(natts * sizeof(bool));
+	r->replace = palloc0(natts * sizeof(bool));
+}
+
+/*
  * Set column attnum to a text value (NULL for SQL NULL).
  */
 static void
@@ -219,9 +230,7 @@ sp_people_before_write(PG_FUNCTION_ARGS)
 	bool		data_changed;
 
 	people_columns(desc, &col);
-	r.values = palloc0(natts * sizeof(Datum));
-	r.nulls = palloc0(natts * sizeof(bool));
-	r.replace = palloc0(natts * sizeof(bool));
+	replacements_init(&r, natts);
 
 	/* externalId: trimmed, and never one of the junk values. */
 	if (inserting || column_changed(old_tuple, new_tuple, desc,
@@ -364,9 +373,7 @@ sp_organizations_before_write(PG_FUNCTION_ARGS)
 
 	if (domain_col <= 0 || root_col <= 0 || updated_col <= 0)
 		elog(ERROR, "organizations_before_write: unexpected table layout");
-	r.values = palloc0(natts * sizeof(Datum));
-	r.nulls = palloc0(natts * sizeof(bool));
-	r.replace = palloc0(natts * sizeof(bool));
+	replacements_init(&r, natts);
 
 	domain = column_text(new_tuple, desc, domain_col);
 	if (inserting || column_changed(old_tuple, new_tuple, desc, domain_col))
@@ -533,19 +540,14 @@ tuple_ids(HeapTuple tuple, TupleDesc desc, const char *uuid_column,
 }
 
 /*
- * Make the organization_domains row of an organization's primary domain
- * follow the organization: drop the old one, add (or promote) the new one.
+ * Give an organization a domain: add the organization_domains row, or find
+ * it already the organization's (then, for the primary domain, mark it so).
+ * A domain owned by another organization is a conflict.
  */
-static void
-sync_primary_domain(int64 workspace_id, const pg_uuid_t *organization,
-					const char *old_domain, const char *new_domain)
+void
+sp_add_organization_domain(int64 workspace_id, const pg_uuid_t *organization,
+						   const char *domain, bool primary)
 {
-	static SpPlan drop_plan = {
-		"DELETE FROM simpleproduct.organization_domains"
-		" WHERE workspace_id" EQ "$1 AND domain" EQ "$2"
-		" AND organization_id" EQ "$3",
-		3, {INT8OID, TEXTOID, UUIDOID}
-	};
 	static SpPlan owner_plan = {
 		"SELECT organization_id FROM simpleproduct.organization_domains"
 		" WHERE workspace_id" EQ "$1 AND domain" EQ "$2",
@@ -559,23 +561,16 @@ sync_primary_domain(int64 workspace_id, const pg_uuid_t *organization,
 	static SpPlan add_plan = {
 		"INSERT INTO simpleproduct.organization_domains"
 		" (workspace_id, domain, organization_id, is_primary)"
-		" VALUES ($1, $2, $3, true)",
-		3, {INT8OID, TEXTOID, UUIDOID}
+		" VALUES ($1, $2, $3, $4)",
+		4, {INT8OID, TEXTOID, UUIDOID, BOOLOID}
 	};
-	Datum		values[3];
+	Datum		values[4];
 	bool		isnull;
 
 	values[0] = Int64GetDatum(workspace_id);
+	values[1] = CStringGetTextDatum(domain);
 	values[2] = UUIDPGetDatum(organization);
-	if (old_domain != NULL)
-	{
-		values[1] = CStringGetTextDatum(old_domain);
-		sp_execute(&drop_plan, values, NULL, false, 0);
-	}
-	if (new_domain == NULL)
-		return;
-
-	values[1] = CStringGetTextDatum(new_domain);
+	values[3] = BoolGetDatum(primary);
 	sp_execute(&owner_plan, values, NULL, false, 1);
 	if (SPI_processed == 0)
 	{
@@ -589,9 +584,38 @@ sync_primary_domain(int64 workspace_id, const pg_uuid_t *organization,
 		ereport(ERROR,
 				(errcode(ERRCODE_SP_IDENTITY_CONFLICT),
 				 errmsg("domain \"%s\" already belongs to another organization",
-						new_domain),
+						domain),
 				 errhint("Remove it from that organization first.")));
-	sp_execute(&promote_plan, values, NULL, false, 0);
+	if (primary)
+		sp_execute(&promote_plan, values, NULL, false, 0);
+}
+
+/*
+ * Make the organization_domains row of an organization's primary domain
+ * follow the organization: drop the old one, add (or promote) the new one.
+ */
+static void
+sync_primary_domain(int64 workspace_id, const pg_uuid_t *organization,
+					const char *old_domain, const char *new_domain)
+{
+	static SpPlan drop_plan = {
+		"DELETE FROM simpleproduct.organization_domains"
+		" WHERE workspace_id" EQ "$1 AND domain" EQ "$2"
+		" AND organization_id" EQ "$3",
+		3, {INT8OID, TEXTOID, UUIDOID}
+	};
+	Datum		values[3];
+
+	if (old_domain != NULL)
+	{
+		values[0] = Int64GetDatum(workspace_id);
+		values[1] = CStringGetTextDatum(old_domain);
+		values[2] = UUIDPGetDatum(organization);
+		sp_execute(&drop_plan, values, NULL, false, 0);
+	}
+	if (new_domain != NULL)
+		sp_add_organization_domain(workspace_id, organization, new_domain,
+								   true);
 }
 
 PG_FUNCTION_INFO_V1(sp_organizations_after_write);
@@ -652,9 +676,7 @@ sp_organization_domains_before_write(PG_FUNCTION_ARGS)
 	Replacements r;
 	char	   *domain;
 
-	r.values = palloc0(desc->natts * sizeof(Datum));
-	r.nulls = palloc0(desc->natts * sizeof(bool));
-	r.replace = palloc0(desc->natts * sizeof(bool));
+	replacements_init(&r, desc->natts);
 
 	domain = column_text(new_tuple, desc, domain_col);
 	if (domain != NULL)

@@ -312,8 +312,7 @@ json_domains(Jsonb *input)
 
 /*
  * Make an organization's further domains exactly "domains" (its primary
- * domain stays): drop the others, add the missing ones.  A domain owned by
- * another organization is a conflict.
+ * domain stays): drop the others, add the missing ones.
  */
 static void
 sync_domains(int64 workspace_id, const pg_uuid_t *id, ArrayType *domains)
@@ -324,21 +323,10 @@ sync_domains(int64 workspace_id, const pg_uuid_t *id, ArrayType *domains)
 		" AND NOT is_primary AND domain OPERATOR(pg_catalog.<>) ALL ($3)",
 		3, {INT8OID, UUIDOID, TEXTARRAYOID}
 	};
-	static SpPlan owner_plan = {
-		"SELECT organization_id FROM simpleproduct.organization_domains"
-		" WHERE workspace_id" EQ "$1 AND domain" EQ "$3",
-		3, {INT8OID, UUIDOID, TEXTOID}
-	};
-	static SpPlan add_plan = {
-		"INSERT INTO simpleproduct.organization_domains"
-		" (workspace_id, organization_id, domain) VALUES ($1, $2, $3)",
-		3, {INT8OID, UUIDOID, TEXTOID}
-	};
 	Datum		values[3];
 	Datum	   *elements;
 	int			count;
 	int			i;
-	bool		isnull;
 
 	values[0] = Int64GetDatum(workspace_id);
 	values[1] = UUIDPGetDatum(id);
@@ -348,24 +336,8 @@ sync_domains(int64 workspace_id, const pg_uuid_t *id, ArrayType *domains)
 	deconstruct_array(domains, TEXTOID, -1, false, TYPALIGN_INT,
 					  &elements, NULL, &count);
 	for (i = 0; i < count; i++)
-	{
-		values[2] = elements[i];
-		sp_execute(&owner_plan, values, NULL, false, 1);
-		if (SPI_processed == 0)
-		{
-			sp_execute(&add_plan, values, NULL, false, 0);
-			continue;
-		}
-		if (memcmp(DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1,
-											   &isnull)),
-				   id, sizeof(pg_uuid_t)) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_SP_IDENTITY_CONFLICT),
-					 errmsg("domain \"%s\" already belongs to another organization",
-							TextDatumGetCString(elements[i])),
-					 errhint("Remove it from that organization first.")));
-	}
+		sp_add_organization_domain(workspace_id, id,
+								   TextDatumGetCString(elements[i]), false);
 }
 
 /*

@@ -173,6 +173,9 @@ extern void sp_check_not_suppressed(int64 workspace_id, const char *kind,
 									const char *value);
 
 /* linking.c */
+extern void sp_add_organization_domain(int64 workspace_id,
+									   const pg_uuid_t *organization,
+									   const char *domain, bool primary);
 extern bool sp_best_organization(int64 workspace_id, const char *email_domain,
 								 const char *email_root, pg_uuid_t *result);
 
