@@ -22,7 +22,8 @@ INSERT INTO t.import_start VALUES
 	(7, '{"externalId": "survivor", "email": "survivor@acme-import.com", "properties": {"a": 1}}'),
 	(8, '{"email": "merged@acme-import.com", "name": "Merged", "properties": {"b": 2}}'),
 	(9, '{"externalId": "twice", "email": "twice@acme-import.com", "properties": {"x": 1}}'),
-	(10, '{"externalId": "quiet", "email": "quiet@acme-import.com", "name": "Quiet"}');
+	(10, '{"externalId": "quiet", "email": "quiet@acme-import.com", "name": "Quiet"}'),
+	(11, '{"externalId": "erased", "email": "erased@acme-import.com"}');
 
 CREATE FUNCTION t.import_prepare(workspace text) RETURNS void
 	LANGUAGE plpgsql AS $$
@@ -37,6 +38,10 @@ BEGIN
 	END LOOP;
 	PERFORM simpleproduct.sp_feedback(
 		'{"email": "merged@acme-import.com", "content": "Merged feedback"}');
+	-- erased, with its identifiers suppressed
+	PERFORM simpleproduct.sp_erase_person(jsonb_build_object(
+		'id', simpleproduct.sp_find_person('{"externalId": "erased"}') ->> 'id',
+		'suppress', true));
 END $$;
 
 SELECT t.import_prepare(w) FROM unnest(ARRAY['import_one', 'import_bulk',
@@ -70,7 +75,12 @@ INSERT INTO t.import_rows VALUES
 	(21, '{"externalId": "twice", "properties": "not an object"}'),
 	(22, '{"externalId": "quiet", "email": "quiet@acme-import.com", "name": "Quiet"}'),
 	(23, '{"externalId": "123", "email": "numeric@acme-import.com"}'),
-	(24, NULL);
+	(24, NULL),
+	(25, '{"externalId": "erased", "name": "Back"}'),
+	(26, '{"email": "erased@acme-import.com"}'),
+	(27, '{"externalId": "setonce", "setOnce": {"first": "a"}, "properties": {"p": 1}}'),
+	(28, '{"externalId": "quiet", "setOnce": {"first": "b"}}'),
+	(29, '{"externalId": "orgd", "email": "orgd@gmail.com", "organization": {"domain": "other-import.com"}}');
 
 -- One by one: each row in its own subtransaction, as separate calls would
 -- be; the outcome of each row is kept.  A null row identifies nobody

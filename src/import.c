@@ -69,6 +69,9 @@ typedef struct ImportBatch
 {
 	int			count;
 	Datum		line[IMPORT_BATCH];
+	Datum		person[IMPORT_BATCH];
+	bool		person_null[IMPORT_BATCH];
+	Datum		simple[IMPORT_BATCH];
 	Datum		external_id[IMPORT_BATCH];
 	bool		external_id_null[IMPORT_BATCH];
 	Datum		email[IMPORT_BATCH];
@@ -92,6 +95,8 @@ typedef struct ImportBatch
 typedef struct ImportRow
 {
 	int64		line;
+	Jsonb	   *person;			/* the row as sp_identify takes it */
+	bool		simple;			/* only externalId, email, name, properties */
 	SpIdentity	identity;
 	bool		failed;
 	char	   *error_code;
@@ -99,8 +104,9 @@ typedef struct ImportRow
 } ImportRow;
 
 /*
- * Whether a row's error is the row's own fault (bad data, or a conflict the
- * workspace refuses), so that the load reports it and goes on.
+ * Whether a row's error is the row's own fault (bad data, or one of our own
+ * SP errors: a conflict the workspace refuses, a suppressed identifier), so
+ * that the load reports it and goes on.
  */
 static bool
 is_row_error(int sqlerrcode)
@@ -110,7 +116,8 @@ is_row_error(int sqlerrcode)
 		ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
 		return true;
 	return sqlerrcode == ERRCODE_DATATYPE_MISMATCH ||
-		sqlerrcode == ERRCODE_SP_IDENTITY_CONFLICT;
+		ERRCODE_TO_CATEGORY(sqlerrcode) ==
+		ERRCODE_TO_CATEGORY(ERRCODE_SP_IDENTITY_CONFLICT);
 }
 
 /*
@@ -160,6 +167,38 @@ run_in_subtransaction(void (*fn) (void *), void *arg, ImportRow *row)
 	return ok;
 }
 
+/*
+ * Whether a person object names nothing but externalId, email, name and
+ * properties: the members the set-based steps apply.  Anything else
+ * (setOnce, an explicit organization, members added later) is left to
+ * per-row resolution, which knows every member.
+ */
+static bool
+is_simple(Jsonb *input)
+{
+	JsonbIterator *it = JsonbIteratorInit(&input->root);
+	JsonbValue	value;
+	JsonbIteratorToken token;
+
+	while ((token = JsonbIteratorNext(&it, &value, true)) != WJB_DONE)
+	{
+		const char *keys[] = {"externalId", "email", "name", "properties"};
+		bool		known = false;
+		int			k;
+
+		if (token != WJB_KEY)
+			continue;
+		for (k = 0; k < lengthof(keys); k++)
+			if (value.val.string.len == strlen(keys[k]) &&
+				memcmp(value.val.string.val, keys[k],
+					   value.val.string.len) == 0)
+				known = true;
+		if (!known)
+			return false;
+	}
+	return true;
+}
+
 /* The argument of parse_row. */
 typedef struct ParseArg
 {
@@ -190,6 +229,8 @@ parse_row(void *arg)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a person needs an externalId or an email")));
+	parse->row->person = input;
+	parse->row->simple = is_simple(input);
 }
 
 /*
@@ -202,6 +243,9 @@ batch_add(ImportBatch *batch, const ImportRow *row)
 	const SpIdentity *id = &row->identity;
 
 	batch->line[i] = Int64GetDatum(row->line);
+	batch->person[i] = row->failed ? (Datum) 0 : JsonbPGetDatum(row->person);
+	batch->person_null[i] = row->failed;
+	batch->simple[i] = BoolGetDatum(!row->failed && row->simple);
 	batch->external_id[i] = id->external_id ?
 		CStringGetTextDatum(id->external_id) : (Datum) 0;
 	batch->external_id_null[i] = row->failed || id->external_id == NULL;
@@ -249,18 +293,21 @@ flush_parsed(ImportBatch *batch)
 {
 	static SpPlan plan = {
 		"INSERT INTO pg_temp.sp_import_work (line, external_id, email,"
-		" name_given, name, properties, error_code, error_message, kind)"
-		" SELECT l, x, e, g, n, p, c, m,"
+		" name_given, name, properties, error_code, error_message, person,"
+		" simple, kind)"
+		" SELECT l, x, e, g, n, p, c, m, j, s,"
 		"  CASE WHEN c IS NULL THEN 'f' ELSE 'e' END"
 		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 		"  pg_catalog.unnest($3), pg_catalog.unnest($4),"
 		"  pg_catalog.unnest($5), pg_catalog.unnest($6),"
-		"  pg_catalog.unnest($7), pg_catalog.unnest($8))"
-		"  AS t (l, x, e, g, n, p, c, m)",
-		8, {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
-		TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID}
+		"  pg_catalog.unnest($7), pg_catalog.unnest($8),"
+		"  pg_catalog.unnest($9), pg_catalog.unnest($10))"
+		"  AS t (l, x, e, g, n, p, c, m, j, s)",
+		10, {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
+		TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		JSONBARRAYOID, BOOLARRAYOID}
 	};
-	Datum		values[8];
+	Datum		values[10];
 	bool		no_nulls[IMPORT_BATCH];
 	int			n = batch->count;
 
@@ -279,6 +326,8 @@ flush_parsed(ImportBatch *batch)
 						   TEXTOID);
 	values[7] = make_array(batch->error_message, batch->error_message_null,
 						   n, TEXTOID);
+	values[8] = make_array(batch->person, batch->person_null, n, JSONBOID);
+	values[9] = make_array(batch->simple, no_nulls, n, BOOLOID);
 	sp_execute(&plan, values, NULL, false, 0);
 	batch->count = 0;
 }
@@ -459,31 +508,35 @@ classify_rows(int64 workspace_id)
 		" person_id = CASE WHEN w.a_id IS NULL AND w.b_id IS NULL"
 		"  THEN pg_catalog.gen_random_uuid() ELSE COALESCE(w.a_id, w.b_id) END,"
 		" created = (w.a_id IS NULL AND w.b_id IS NULL)"
-		" WHERE w.kind" EQ "'f' AND $1 IS NOT NULL"
+		" WHERE w.kind" EQ "'f' AND w.simple AND $1 IS NOT NULL"
 		" AND ((w.a_id IS NULL AND w.b_id IS NULL)"
 		"  OR (w.a_id IS NOT NULL AND (w.email IS NULL"
 		"   OR w.b_id" EQ "w.a_id))"
 		"  OR (w.external_id IS NULL AND w.b_id IS NOT NULL))",
 		1, {INT8OID}
 	};
+	/*
+	 * Identifiers named by more than one row: a self-join (hashed) rather
+	 * than a GROUP BY, which would sort text under the collation.
+	 */
 	static SpPlan shared_external_id = {
 		"UPDATE pg_temp.sp_import_work w SET kind = 'f', person_id = NULL,"
 		" created = NULL"
-		" FROM (SELECT external_id FROM pg_temp.sp_import_work"
-		"  WHERE kind OPERATOR(pg_catalog.<>) 'e' AND $1 IS NOT NULL"
-		"  GROUP BY external_id"
-		"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1) d"
-		" WHERE w.kind IN ('c', 'u') AND w.external_id" EQ "d.external_id",
+		" WHERE w.kind IN ('c', 'u') AND $1 IS NOT NULL AND EXISTS ("
+		"  SELECT FROM pg_temp.sp_import_work o"
+		"  WHERE o.external_id" EQ "w.external_id"
+		"  AND o.line OPERATOR(pg_catalog.<>) w.line"
+		"  AND o.kind OPERATOR(pg_catalog.<>) 'e')",
 		1, {INT8OID}
 	};
 	static SpPlan shared_email = {
 		"UPDATE pg_temp.sp_import_work w SET kind = 'f', person_id = NULL,"
 		" created = NULL"
-		" FROM (SELECT email FROM pg_temp.sp_import_work"
-		"  WHERE kind OPERATOR(pg_catalog.<>) 'e' AND $1 IS NOT NULL"
-		"  GROUP BY email"
-		"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1) d"
-		" WHERE w.kind IN ('c', 'u') AND w.email" EQ "d.email",
+		" WHERE w.kind IN ('c', 'u') AND $1 IS NOT NULL AND EXISTS ("
+		"  SELECT FROM pg_temp.sp_import_work o"
+		"  WHERE o.email" EQ "w.email"
+		"  AND o.line OPERATOR(pg_catalog.<>) w.line"
+		"  AND o.kind OPERATOR(pg_catalog.<>) 'e')",
 		1, {INT8OID}
 	};
 	static SpPlan shared_person = {
@@ -500,11 +553,32 @@ classify_rows(int64 workspace_id)
 		1, {INT8OID}
 	};
 
+	/*
+	 * A new person whose identifier belongs to an erased, suppressed person
+	 * is refused; per-row resolution raises that error for the row.
+	 */
+	static SpPlan suppressed = {
+		"UPDATE pg_temp.sp_import_work w SET kind = 'f', person_id = NULL,"
+		" created = NULL"
+		" FROM simpleproduct.workspaces ws"
+		" WHERE w.kind" EQ "'c' AND ws.id" EQ "$1"
+		" AND EXISTS (SELECT FROM simpleproduct.suppressed_identifiers s"
+		"  WHERE s.workspace_id" EQ "$1"
+		"  AND ((s.kind" EQ "'externalId' AND s.hash" EQ "pg_catalog.sha256("
+		"    ws.salt OPERATOR(pg_catalog.||) pg_catalog.convert_to("
+		"    'externalId:' OPERATOR(pg_catalog.||) w.external_id, 'UTF8')))"
+		"   OR (s.kind" EQ "'email' AND s.hash" EQ "pg_catalog.sha256("
+		"    ws.salt OPERATOR(pg_catalog.||) pg_catalog.convert_to("
+		"    'email:' OPERATOR(pg_catalog.||) w.email, 'UTF8')))))",
+		1, {INT8OID}
+	};
+
 	run_step(&resolve, workspace_id);
 	run_step(&mark, workspace_id);
 	run_step(&shared_external_id, workspace_id);
 	run_step(&shared_email, workspace_id);
 	run_step(&shared_person, workspace_id);
+	run_step(&suppressed, workspace_id);
 }
 
 /*
@@ -571,8 +645,9 @@ typedef struct ResolveArg
 } ResolveArg;
 
 /*
- * Resolve one fallback row by the identify rules, in an SPI connection of
- * its own so that what its queries leave behind goes with it.
+ * Resolve one fallback row by the identify rules (parsing it again with
+ * every member sp_identify knows), in an SPI connection of its own so that
+ * what its queries leave behind goes with it.
  */
 static void
 resolve_row(void *arg)
@@ -581,6 +656,7 @@ resolve_row(void *arg)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	sp_parse_identity(resolve->row->person, &resolve->row->identity);
 	(void) sp_resolve_person(resolve->workspace_id, &resolve->row->identity,
 							 &resolve->person, &resolve->created);
 	SPI_finish();
@@ -594,8 +670,7 @@ static int64
 resolve_fallback_rows(int64 workspace_id, int progress_every)
 {
 	static SpPlan fetch = {
-		"SELECT line, external_id, email, name_given, name, properties"
-		" FROM pg_temp.sp_import_work"
+		"SELECT line, person FROM pg_temp.sp_import_work"
 		" WHERE kind" EQ "'f' AND line OPERATOR(pg_catalog.>) $1"
 		" ORDER BY line LIMIT 5000",
 		1, {INT8OID}
@@ -628,18 +703,11 @@ resolve_fallback_rows(int64 workspace_id, int progress_every)
 			HeapTuple	tuple = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			Datum		properties;
 
 			rows[i].line = DatumGetInt64(SPI_getbinval(tuple, desc, 1,
 													   &isnull));
-			rows[i].identity.external_id = SPI_getvalue(tuple, desc, 2);
-			rows[i].identity.email = SPI_getvalue(tuple, desc, 3);
-			rows[i].identity.name_given =
-				DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
-			rows[i].identity.name = SPI_getvalue(tuple, desc, 5);
-			properties = SPI_getbinval(tuple, desc, 6, &isnull);
-			rows[i].identity.properties = isnull ? NULL :
-				DatumGetJsonbPCopy(properties);
+			rows[i].person = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 2,
+															  &isnull));
 		}
 		SPI_freetuptable(SPI_tuptable);
 
@@ -710,15 +778,16 @@ sp_import(PG_FUNCTION_ARGS)
 	};
 	static SpPlan create_work = {
 		"CREATE TEMPORARY TABLE sp_import_work ("
-		" line bigint PRIMARY KEY, external_id text, email text,"
-		" name_given boolean, name text, properties jsonb,"
+		" line bigint PRIMARY KEY, person jsonb, simple boolean,"
+		" external_id text, email text, name_given boolean, name text,"
+		" properties jsonb,"
 		" kind \"char\" NOT NULL, a_id uuid, b_id uuid,"
 		" person_id uuid, created boolean, error_code text,"
 		" error_message text) ON COMMIT DROP",
 		0, {InvalidOid}
 	};
 	static SpPlan analyze_work = {
-		"ANALYZE pg_temp.sp_import_work",
+		"ANALYZE pg_temp.sp_import_work (line, kind)",
 		0, {InvalidOid}
 	};
 	static SpPlan results = {
