@@ -69,16 +69,30 @@ lock_key(uint64 key, LOCKMODE mode)
 }
 
 /*
- * Lock a registrable domain against relinking: shared by whoever links a
- * person under it, exclusive for whoever adds or removes an organization
- * domain under it.  Linking a person and picking people up for a new
- * organization thus never miss each other's uncommitted rows.
+ * Give back one lock taken by lock_key in this call.  Transaction-level
+ * locks are counted: one taken again in this transaction stays held.
+ */
+static void
+unlock_key(uint64 key, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32),
+						 (uint32) key, SP_LOCK_TAG_KIND);
+	(void) LockRelease(&tag, mode, false);
+}
+
+/*
+ * Lock a workspace's domain linking: shared by whoever links a person,
+ * exclusive for whoever adds or removes an organization domain.  Linking a
+ * person and picking people up for a new organization thus never miss each
+ * other's uncommitted rows.  One lock per workspace, so that a transaction
+ * linking a million people (a COPY) holds one lock, not a million.
  */
 void
-sp_lock_registrable_domain(int64 workspace_id, const char *root,
-						   bool exclusive)
+sp_lock_workspace_linking(int64 workspace_id, bool exclusive)
 {
-	lock_key(identifier_lock_key(workspace_id, 'r', root),
+	lock_key(identifier_lock_key(workspace_id, 'l', "linking"),
 			 exclusive ? ExclusiveLock : ShareLock);
 }
 
@@ -93,14 +107,13 @@ sp_lock_identifier(int64 workspace_id, char kind, const char *identifier)
 }
 
 /*
- * Lock a person's identifiers (either may be NULL), in ascending key
- * order, before any row of theirs is locked.
+ * The lock keys of a person's identifiers (either may be NULL), distinct
+ * and in ascending order; returns how many.
  */
-void
-sp_lock_person_identifiers(int64 workspace_id, const char *external_id,
-						   const char *email)
+static int
+identifier_keys(int64 workspace_id, const char *external_id,
+				const char *email, uint64 *keys)
 {
-	uint64		keys[2];
 	int			count = 0;
 
 	if (external_id != NULL)
@@ -114,10 +127,44 @@ sp_lock_person_identifiers(int64 workspace_id, const char *external_id,
 		keys[0] = keys[1];
 		keys[1] = swap;
 	}
-	if (count >= 1)
-		lock_key(keys[0], ExclusiveLock);
-	if (count == 2 && keys[1] != keys[0])
-		lock_key(keys[1], ExclusiveLock);
+	if (count == 2 && keys[0] == keys[1])
+		count = 1;
+	return count;
+}
+
+/*
+ * Lock a person's identifiers (either may be NULL), in ascending key
+ * order, before any row of theirs is locked.
+ */
+void
+sp_lock_person_identifiers(int64 workspace_id, const char *external_id,
+						   const char *email)
+{
+	uint64		keys[2];
+	int			count = identifier_keys(workspace_id, external_id, email,
+										keys);
+	int			i;
+
+	for (i = 0; i < count; i++)
+		lock_key(keys[i], ExclusiveLock);
+}
+
+/*
+ * Give back the identifier locks of a call that created no person and
+ * changed no identifier: the rows it locked protect it from then on, and a
+ * transaction making many such calls must not pile up locks until commit.
+ */
+static void
+unlock_person_identifiers(int64 workspace_id, const char *external_id,
+						  const char *email)
+{
+	uint64		keys[2];
+	int			count = identifier_keys(workspace_id, external_id, email,
+										keys);
+	int			i;
+
+	for (i = 0; i < count; i++)
+		unlock_key(keys[i], ExclusiveLock);
 }
 
 /*
@@ -587,15 +634,14 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 	if (identity->external_id == NULL && identity->email == NULL)
 		return false;
 
+	/* An explicit organization's domain lock comes before linking's. */
+	if (identity->organization_domain != NULL)
+		sp_lock_identifier(workspace_id, 'd', identity->organization_domain);
+	if (identity->email != NULL)
+		sp_lock_workspace_linking(workspace_id, false);
 	sp_lock_person_identifiers(workspace_id, identity->external_id,
 							   identity->email);
-	if (identity->email != NULL)
-	{
-		char	   *root = sp_email_root(strchr(identity->email, '@') + 1);
-
-		if (root != NULL)
-			sp_lock_registrable_domain(workspace_id, root, false);
-	}
+	sp_identity_changed = false;
 
 	/* Only a call that reaches two people locks two rows. */
 	if (identity->external_id != NULL && identity->email != NULL &&
@@ -608,6 +654,10 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 								person, created);
 	else
 		resolve_locked(workspace_id, identity, false, person, created);
+
+	if (!*created && !sp_identity_changed)
+		unlock_person_identifiers(workspace_id, identity->external_id,
+								  identity->email);
 	return true;
 }
 

@@ -305,7 +305,7 @@ sp_people_before_write(PG_FUNCTION_ARGS)
 												  &isnull));
 		if (email_root != NULL)
 		{
-			sp_lock_registrable_domain(workspace_id, email_root, false);
+			sp_lock_workspace_linking(workspace_id, false);
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 			found = sp_best_organization(workspace_id, email_domain,
@@ -489,19 +489,15 @@ relink_toward(int64 workspace_id, const pg_uuid_t *organization,
 
 /*
  * Run relink_away and/or relink_toward with the person trigger told that
- * the links it sees written are automatic ones, holding the registrable
- * domains concerned exclusively so that no person is being linked under
- * them meanwhile.
+ * the links it sees written are automatic ones, holding the workspace's
+ * linking lock exclusively so that no person is being linked meanwhile.
  */
 static void
 relink(int64 workspace_id, const pg_uuid_t *old_organization,
 	   const char *old_root, const pg_uuid_t *new_organization,
 	   const char *new_domain, const char *new_root)
 {
-	if (old_root != NULL)
-		sp_lock_registrable_domain(workspace_id, old_root, true);
-	if (new_root != NULL)
-		sp_lock_registrable_domain(workspace_id, new_root, true);
+	sp_lock_workspace_linking(workspace_id, true);
 
 	relink_depth++;
 	PG_TRY();

@@ -397,6 +397,9 @@ sp_person_identifiers(const SpPerson *person, bool whole)
 	return JsonbValueToJsonb(result);
 }
 
+/* Set whenever an identity change is recorded (see sp_resolve_person). */
+bool		sp_identity_changed = false;
+
 /*
  * Append one identity change to the history.
  */
@@ -424,6 +427,7 @@ sp_history_append(int64 workspace_id, const pg_uuid_t *person,
 	values[5] = after ? JsonbPGetDatum(after) : (Datum) 0;
 	nulls[5] = after ? ' ' : 'n';
 	sp_execute(&plan, values, nulls, false, 0);
+	sp_identity_changed = true;
 }
 
 /*

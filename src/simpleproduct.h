@@ -139,6 +139,7 @@ extern void sp_person_restore(int64 workspace_id, const SpPerson *values,
 extern void sp_person_from_snapshot(Jsonb *snapshot, SpPerson *person);
 extern bool sp_person_same_values(const SpPerson *a, const SpPerson *b);
 extern Jsonb *sp_person_identifiers(const SpPerson *person, bool whole);
+extern bool sp_identity_changed;
 extern void sp_history_append(int64 workspace_id, const pg_uuid_t *person,
 							  const char *event, const pg_uuid_t *other,
 							  Jsonb *before, Jsonb *after);
@@ -150,8 +151,7 @@ extern Jsonb *sp_person_to_jsonb(int64 workspace_id, const SpPerson *person,
 /* identify.c */
 extern void sp_lock_identifier(int64 workspace_id, char kind,
 							   const char *identifier);
-extern void sp_lock_registrable_domain(int64 workspace_id, const char *root,
-									   bool exclusive);
+extern void sp_lock_workspace_linking(int64 workspace_id, bool exclusive);
 extern void sp_lock_person_identifiers(int64 workspace_id,
 									   const char *external_id,
 									   const char *email);
