@@ -218,6 +218,71 @@ $$;
 
 REVOKE ALL ON FUNCTION @extschema@.api_authenticate(text) FROM PUBLIC;
 
+-- Whether a workspace refuses identity conflicts (conflict_policy
+-- 'reject').  Only then do api_post_person and api_post_feedback catch
+-- SQLSTATE SP001 to answer 409 with the people involved: catching needs a
+-- subtransaction, which a 'move' workspace, where no email move is ever
+-- refused, should not pay for on every call.
+CREATE FUNCTION @extschema@.api_rejects_conflicts(workspace_id bigint)
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE((SELECT w.conflict_policy = 'reject'
+					 FROM @extschema@.workspaces w
+					 WHERE w.id = $1), false)
+$$;
+
+-- The HTTP 409 body of an identity conflict (SQLSTATE SP001) raised for
+-- request under the 'reject' policy:
+--
+--     {"error": {"code": "identity_conflict", "message": "...",
+--                "people": ["<id holding the email>", "<id it would move to>"]}}
+--
+-- The core's message reads 'email "E" belongs to person B, who has
+-- externalId "X"; it would move to A with externalId "Y"'.  B is read from
+-- the message, where it follows the quoted email (an email never holds a
+-- quote, so this is unambiguous).  A is the person holding the request's
+-- externalId, looked up with the core's own normalisation rather than read
+-- from the message, since an externalId may hold any text; when the email
+-- would go to a new person, A does not exist and people has B alone.  A
+-- conflict of another kind (a domain owned by another organization) has
+-- no people.
+CREATE FUNCTION @extschema@.api_conflict_error(message text, request jsonb)
+	RETURNS text
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	holder_id text;
+	receiver jsonb;
+	people jsonb := '[]';
+	error jsonb;
+BEGIN
+	holder_id := substring(message FROM
+		'^email "[^"]*" belongs to person ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}), ');
+
+	error := jsonb_build_object('code', 'identity_conflict',
+								'message', message);
+	IF holder_id IS NOT NULL THEN
+		people := jsonb_build_array(holder_id);
+		IF jsonb_typeof(request) = 'object' AND request ? 'externalId' THEN
+			receiver := @extschema@.sp_find_person(
+				jsonb_build_object('externalId', request->'externalId'));
+		END IF;
+		IF receiver IS NOT NULL AND receiver->>'id' <> holder_id THEN
+			people := people || jsonb_build_array(receiver->>'id');
+		END IF;
+		error := error || jsonb_build_object('people', people);
+	END IF;
+	RETURN jsonb_build_object('error', error)::text;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.api_rejects_conflicts(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.api_conflict_error(text, jsonb)
+	FROM PUBLIC;
+
 -- POST /api/v1/people: create or update a person.  status is 201 when the
 -- person was created, 200 when updated; id is the person's id (for the
 -- Location header); body is the person.  body arrives as text so that
@@ -229,10 +294,23 @@ CREATE FUNCTION @extschema@.api_post_person(api_key text, body text,
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
+	workspace_id bigint;
+	request jsonb;
 	person jsonb;
 BEGIN
-	PERFORM @extschema@.api_authenticate(api_key);
-	person := @extschema@.sp_identify(body::jsonb);
+	workspace_id := @extschema@.api_authenticate(api_key);
+	request := body::jsonb;
+	IF NOT @extschema@.api_rejects_conflicts(workspace_id) THEN
+		person := @extschema@.sp_identify(request);
+	ELSE
+		BEGIN
+			person := @extschema@.sp_identify(request);
+		EXCEPTION WHEN SQLSTATE 'SP001' THEN
+			status := 409;
+			result := @extschema@.api_conflict_error(SQLERRM, request);
+			RETURN;
+		END;
+	END IF;
 	status := CASE WHEN (person->>'created')::boolean THEN 201 ELSE 200 END;
 	id := person->>'id';
 	result := (person - 'created')::text;
@@ -270,6 +348,44 @@ BEGIN
 	status := 200;
 	id := person->>'id';
 	result := person::text;
+END
+$$;
+
+-- DELETE /api/v1/people/:id: erase the person, their history and
+-- identifiers (sp_erase_person).  Their feedback is kept without the link,
+-- or deleted with delete_feedback; suppress keeps the identifiers as salted
+-- hashes so that identifying with them again is refused (SQLSTATE SP002,
+-- HTTP 409) until sp_unsuppress.  status is 200 and body what was done:
+-- {"id", "erased": true, "feedbackDeleted" | "feedbackUnlinked": n,
+-- "suppressed"}.  A merged person's id erases the person it was merged
+-- into, as it answers as them everywhere else.  No such person, a
+-- malformed id, or another workspace's person is P0002 (HTTP 404).
+CREATE FUNCTION @extschema@.api_delete_person(api_key text, person_id text,
+											  delete_feedback boolean,
+											  suppress boolean,
+											  OUT status integer,
+											  OUT id text,
+											  OUT result text)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	erased jsonb;
+BEGIN
+	PERFORM @extschema@.api_authenticate(api_key);
+	IF person_id IS NULL
+		OR person_id !~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$' THEN
+		RAISE EXCEPTION 'person not found' USING ERRCODE = 'no_data_found';
+	END IF;
+
+	erased := @extschema@.sp_erase_person(jsonb_build_object(
+		'id', person_id,
+		'deleteFeedback', COALESCE(delete_feedback, false),
+		'suppress', COALESCE(suppress, false)));
+
+	status := 200;
+	id := erased->>'id';
+	result := erased::text;
 END
 $$;
 
@@ -330,10 +446,23 @@ CREATE FUNCTION @extschema@.api_post_feedback(api_key text, body text,
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
+	workspace_id bigint;
+	request jsonb;
 	feedback jsonb;
 BEGIN
-	PERFORM @extschema@.api_authenticate(api_key);
-	feedback := @extschema@.sp_feedback(body::jsonb);
+	workspace_id := @extschema@.api_authenticate(api_key);
+	request := body::jsonb;
+	IF NOT @extschema@.api_rejects_conflicts(workspace_id) THEN
+		feedback := @extschema@.sp_feedback(request);
+	ELSE
+		BEGIN
+			feedback := @extschema@.sp_feedback(request);
+		EXCEPTION WHEN SQLSTATE 'SP001' THEN
+			status := 409;
+			result := @extschema@.api_conflict_error(SQLERRM, request);
+			RETURN;
+		END;
+	END IF;
 	status := 201;
 	id := feedback->>'id';
 	result := (feedback - 'created')::text;
@@ -342,6 +471,9 @@ $$;
 
 REVOKE ALL ON FUNCTION @extschema@.api_post_person(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.api_get_person(text, text, text)
+	FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.api_delete_person(text, text, boolean,
+														boolean)
 	FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.api_post_organization(text, text)
 	FROM PUBLIC;
@@ -413,12 +545,16 @@ BEGIN
 				   ' @extschema@.sp_upsert_org(jsonb),'
 				   ' @extschema@.sp_find_person(jsonb),'
 				   ' @extschema@.sp_find_org(jsonb),'
+				   ' @extschema@.sp_erase_person(jsonb),'
+				   ' @extschema@.api_rejects_conflicts(bigint),'
+				   ' @extschema@.api_conflict_error(text, jsonb),'
 				   ' @extschema@.current_workspace_id() TO %s',
 				   definer_role);
 
 	FOREACH api_function IN ARRAY ARRAY[
 		'@extschema@.api_post_person(text, text)',
 		'@extschema@.api_get_person(text, text, text)',
+		'@extschema@.api_delete_person(text, text, boolean, boolean)',
 		'@extschema@.api_post_organization(text, text)',
 		'@extschema@.api_get_organization(text, text)',
 		'@extschema@.api_post_feedback(text, text)']

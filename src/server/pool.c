@@ -45,6 +45,9 @@ static const struct
 	[STMT_GET_PERSON] = {"get_person",
 		"SELECT status, id, result"
 		" FROM simpleproduct.api_get_person($1, $2, $3)", 3},
+	[STMT_DELETE_PERSON] = {"delete_person",
+		"SELECT status, id, result"
+		" FROM simpleproduct.api_delete_person($1, $2, $3, $4)", 4},
 	[STMT_POST_ORGANIZATION] = {"post_organization",
 		"SELECT status, id, result"
 		" FROM simpleproduct.api_post_organization($1, $2)", 2},

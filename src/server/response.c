@@ -29,12 +29,16 @@
  *	42501	  not allowed							403   forbidden
  *	P0002	  no such person or organization		404   not_found
  *	SP001	  identity conflict under 'reject'		409   identity_conflict
+ *	SP002	  an identifier of an erased person		409   identifier_suppressed
  *	57014	  cancelled when the server stops		503   unavailable
  *	08xxx, 57P01, 57P02, 57P03, 53300,
  *			  or the connection lost				503   unavailable
  *	anything else									500   internal_error
  *
- * A 4xx carries PostgreSQL's message; a 5xx a generic one.
+ * A 4xx carries PostgreSQL's message; a 5xx a generic one.  An identity
+ * conflict raised for a workspace under 'reject' does not reach this table:
+ * the api_* function catches it and returns the 409 itself, as a row whose
+ * body also names the people involved.
  */
 typedef struct SqlstateMapping
 {
@@ -54,6 +58,7 @@ static const SqlstateMapping sqlstate_mappings[] = {
 	{"42501", 403, "forbidden"},
 	{"P0002", 404, "not_found"},
 	{"SP001", 409, "identity_conflict"},
+	{"SP002", 409, "identifier_suppressed"},
 	{"57014", 503, "unavailable"},
 	{"57P01", 503, "unavailable"},
 	{"57P02", 503, "unavailable"},

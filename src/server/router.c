@@ -9,6 +9,8 @@
  *	POST /api/v1/people					201 created / 200 updated
  *	GET  /api/v1/people?email=|?externalId=	200 / 404
  *	GET  /api/v1/people/:id				200 / 404
+ *	DELETE /api/v1/people/:id[?deleteFeedback=true][&suppress=true]
+ *										200 erased / 404
  *	POST /api/v1/organizations			201 created / 200 updated
  *	GET  /api/v1/organizations/:id		200 / 404
  *	POST /api/v1/feedback				201
@@ -20,6 +22,7 @@
  * statement.
  */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -43,18 +46,22 @@ typedef struct RouteInfo
 	bool		has_id;
 	bool		get;
 	bool		post;
+	bool		delete;
 	const char *allow;
 } RouteInfo;
 
 static const RouteInfo routes[] = {
-	[ROUTE_HEALTH] = {"/healthz", false, true, false, "GET, HEAD"},
-	[ROUTE_PEOPLE] = {"/api/v1/people", false, true, true, "GET, HEAD, POST"},
-	[ROUTE_PERSON] = {"/api/v1/people/", true, true, false, "GET, HEAD"},
+	[ROUTE_HEALTH] = {"/healthz", false, true, false, false, "GET, HEAD"},
+	[ROUTE_PEOPLE] = {"/api/v1/people", false, true, true, false,
+	"GET, HEAD, POST"},
+	[ROUTE_PERSON] = {"/api/v1/people/", true, true, false, true,
+	"GET, HEAD, DELETE"},
 	[ROUTE_ORGANIZATIONS] = {"/api/v1/organizations", false, false, true,
-	"POST"},
+	false, "POST"},
 	[ROUTE_ORGANIZATION] = {"/api/v1/organizations/", true, true, false,
-	"GET, HEAD"},
-	[ROUTE_FEEDBACK] = {"/api/v1/feedback", false, false, true, "POST"},
+	false, "GET, HEAD"},
+	[ROUTE_FEEDBACK] = {"/api/v1/feedback", false, false, true, false,
+	"POST"},
 };
 
 #define ROUTE_COUNT ((int) (sizeof(routes) / sizeof(routes[0])))
@@ -178,6 +185,7 @@ check_headers(struct MHD_Connection *connection, Request *request,
 	bool		is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 		strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	bool		is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	bool		is_delete = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
 	const char *content_length;
 	const char *content_type;
 
@@ -195,7 +203,8 @@ check_headers(struct MHD_Connection *connection, Request *request,
 		return respond_error(connection, request, 404, "not_found",
 							 "no such route", NULL);
 	route = &routes[request->route];
-	if (!((is_get && route->get) || (is_post && route->post)))
+	if (!((is_get && route->get) || (is_post && route->post) ||
+		  (is_delete && route->delete)))
 		return respond_error(connection, request, 405, "method_not_allowed",
 							 "method not allowed on this route",
 							 route->allow);
@@ -268,6 +277,79 @@ gather_body(Request *request, const char *data, size_t size)
 }
 
 /*
+ * The query parameters of DELETE /api/v1/people/:id, as the text of the
+ * booleans passed to api_delete_person.  error is set, and the rest is
+ * ignored, at the first parameter that is not exactly one of
+ * deleteFeedback and suppress, each given at most once as true or false:
+ * a mistyped flag must not quietly erase less (or more) than asked.
+ */
+typedef struct EraseFlags
+{
+	const char *delete_feedback;
+	const char *suppress;
+	char		error[160];
+} EraseFlags;
+
+/*
+ * Whether text is printable ASCII only, fit to be quoted in a message.
+ */
+static bool
+printable_ascii(const char *text)
+{
+	for (; *text != '\0'; text++)
+	{
+		if ((unsigned char) *text < 0x20 || (unsigned char) *text > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Query argument iterator: check one argument and record it in EraseFlags.
+ */
+static enum MHD_Result
+read_erase_flag(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	EraseFlags *flags = cls;
+	const char **slot;
+
+	(void) kind;
+	if (strcmp(key, "deleteFeedback") == 0)
+		slot = &flags->delete_feedback;
+	else if (strcmp(key, "suppress") == 0)
+		slot = &flags->suppress;
+	else
+	{
+		/* Quote only a short, printable name: the answer stays clean. */
+		if (strlen(key) <= 60 && printable_ascii(key))
+			snprintf(flags->error, sizeof(flags->error),
+					 "unknown query parameter \"%s\": DELETE takes deleteFeedback and suppress",
+					 key);
+		else
+			snprintf(flags->error, sizeof(flags->error),
+					 "unknown query parameter: DELETE takes deleteFeedback and suppress");
+		return MHD_NO;
+	}
+
+	if (*slot != NULL)
+	{
+		snprintf(flags->error, sizeof(flags->error),
+				 "query parameter \"%s\" given twice", key);
+		return MHD_NO;
+	}
+	if (value == NULL ||
+		(strcmp(value, "true") != 0 && strcmp(value, "false") != 0))
+	{
+		snprintf(flags->error, sizeof(flags->error),
+				 "query parameter \"%s\" must be true or false", key);
+		return MHD_NO;
+	}
+	*slot = value;
+	return MHD_YES;
+}
+
+/*
  * Answer from the row an api_* function returned, or from its error.
  * location_prefix, when given, makes a 201 carry a Location header.
  */
@@ -309,10 +391,11 @@ dispatch(struct MHD_Connection *connection, Request *request,
 {
 	const char *id;
 	const char *api_key = bearer_token(connection);
-	const char *params[3];
+	const char *params[4];
 	DbResult	result;
 	enum MHD_Result ret;
 	bool		is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	bool		is_delete = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
 	ApiStatement statement;
 	int			nparams = 2;
 	const char *location_prefix = NULL;
@@ -360,6 +443,28 @@ dispatch(struct MHD_Connection *connection, Request *request,
 			}
 			break;
 		case ROUTE_PERSON:
+			if (is_delete)
+			{
+				EraseFlags	flags = {NULL, NULL, ""};
+
+				if (request->body_len > 0)
+					return respond_error(connection, request, 400,
+										 "bad_request",
+										 "DELETE takes no body: pass deleteFeedback and suppress as query parameters",
+										 NULL);
+				MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND,
+										  read_erase_flag, &flags);
+				if (flags.error[0] != '\0')
+					return respond_error(connection, request, 400,
+										 "bad_request", flags.error, NULL);
+				statement = STMT_DELETE_PERSON;
+				params[1] = id;
+				params[2] = flags.delete_feedback ? flags.delete_feedback :
+					"false";
+				params[3] = flags.suppress ? flags.suppress : "false";
+				nparams = 4;
+				break;
+			}
 			statement = STMT_GET_PERSON;
 			params[1] = "id";
 			params[2] = id;

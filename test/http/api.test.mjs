@@ -316,7 +316,7 @@ describe('404, 405, 413, 415', () => {
   it('a wrong method: 405 with Allow', async () => {
     const cases = [
       ['DELETE', '/api/v1/people', 'GET, HEAD, POST'],
-      ['PUT', '/api/v1/people/x', 'GET, HEAD'],
+      ['PUT', '/api/v1/people/x', 'GET, HEAD, DELETE'],
       ['GET', '/api/v1/organizations', 'POST'],
       ['POST', '/api/v1/organizations/x', 'GET, HEAD'],
       ['GET', '/api/v1/feedback', 'POST'],
