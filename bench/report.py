@@ -106,6 +106,7 @@ def main():
     w("Written by `make bench` (bench/run, then bench/report.py) from one run;"
       " do not edit by hand. Every comparison ran side by side in that run,"
       f" pgbench in prepared mode (`-M prepared`), {a.seconds} s per run,"
+      " each side twice (A B, then B A; the mean is shown),"
       " with synchronous_commit on and off and 2 and 8 clients. Ratios are"
       " of transactions per second unless said otherwise; ✓ marks a target"
       " that holds, ✗ one that does not, n/m a case not measured. This is"
@@ -119,6 +120,15 @@ def main():
       " fsync on, shared_buffers = 4GB, max_wal_size = 20GB,"
       " checkpoint_timeout = 30min, a CHECKPOINT before every run."
       " pgbench, wrk, the REST server and PostgreSQL share the same cores.")
+    loads = [v for k, vs in data.items() if k[4] == "loadavg" for v in vs
+             if v is not None]
+    if loads:
+        w(f"The machine is shared: the 1-minute load average just before"
+          f" each run ranged from {min(loads):.1f} to {max(loads):.1f}"
+          f" (median {statistics.median(loads):.1f}) on"
+          f" {os.cpu_count()} cores, so other work was running at times;"
+          " each comparison's two sides ran back to back to share the same"
+          " conditions, but single numbers can be off by a wide margin.")
     w("")
 
     def tps_table(title, case, pairs, note=None):
@@ -244,19 +254,27 @@ def main():
       " 6% updates, 2% emails that move to a new person, 1% email-only, 1%"
       " errors), against row-by-row `sp_identify` over a tenth as many rows"
       " of the same mix, one transaction per row, in one session. Rates in"
-      " rows per second.")
+      " rows per second. Two row-by-row baselines: from a client"
+      " (pgbench, one connection, one prepared statement and transaction"
+      " per row: how a team's own loader would do it; the target is judged"
+      " on this one), and in the server (a PL/pgSQL procedure committing"
+      " after each row: no round trip at all, the strictest baseline).")
     w("")
-    w("| sync commit | sp_import rows/s | row-by-row rows/s |"
-      " import / row-by-row (target ≥ 10) |")
-    w("|---|---|---|---|")
+    w("| sync commit | sp_import rows/s | client row-by-row rows/s |"
+      " in-server row-by-row rows/s | import / client (target ≥ 10) |"
+      " import / in-server |")
+    w("|---|---|---|---|---|---|")
     for sc in ("on", "off"):
         s = value(data, "import", "sp_import", sc, 1, "rows_per_s")
+        cl = value(data, "import", "client_row_by_row", sc, 1, "rows_per_s")
         rb = value(data, "import", "row_by_row", sc, 1, "rows_per_s")
-        r = s / rb if s and rb else None
+        r = s / cl if s and cl else None
+        r2 = s / rb if s and rb else None
         cell, holds = ratio_cell(r, 10)
-        verdicts.append(("import: rate / row-by-row", sc, "-", r, holds,
-                         10))
-        w(f"| {sc} | {fmt(s)} | {fmt(rb)} | {cell} |")
+        verdicts.append(("import: rate / client row-by-row", sc, "-", r,
+                         holds, 10))
+        w(f"| {sc} | {fmt(s)} | {fmt(cl)} | {fmt(rb)} | {cell} |"
+          f" {fmt(r2, 2)} |")
     w("")
 
     # Memory
@@ -349,13 +367,15 @@ def main():
 
 
 def raw(path, case, variant, sc, clients, metric):
-    """The text of a measurement as recorded (latencies keep their unit)."""
+    """The texts of a measurement as recorded (latencies keep their unit),
+    one per pass, joined."""
+    found = []
     with open(path) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
             if parts[:5] == [case, variant, sc, str(clients), metric]:
-                return parts[5]
-    return "n/m"
+                found.append(parts[5])
+    return " / ".join(found) if found else "n/m"
 
 
 if __name__ == "__main__":
