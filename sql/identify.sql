@@ -172,3 +172,6 @@ INSERT INTO simpleproduct.people (email, external_id) VALUES (' Plain@Example.OR
 SELECT email, external_id FROM simpleproduct.people WHERE external_id = 'p1';
 SELECT t.err($$INSERT INTO simpleproduct.people (external_id) VALUES ('undefined')$$);
 SELECT t.err($$INSERT INTO simpleproduct.people (email) VALUES ('nope')$$);
+SELECT t.err($$INSERT INTO simpleproduct.people (external_id, properties) VALUES ('p2', '[1]')$$);
+SELECT t.err($$UPDATE simpleproduct.people SET properties = '"x"' WHERE external_id = 'p1'$$);
+SELECT t.err(format($$INSERT INTO simpleproduct.people (external_id) VALUES ('%s')$$, repeat('y', 256)));

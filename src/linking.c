@@ -151,11 +151,24 @@ typedef struct PeopleColumns
 
 /*
  * Find the person columns by name, so the trigger does not depend on their
- * order.
+ * order.  The answer is kept for the relation it was found in.
  */
 static void
-people_columns(TupleDesc desc, PeopleColumns *columns)
+people_columns(Relation relation, PeopleColumns *result)
 {
+	static Oid	cached_relid = InvalidOid;
+	static int	cached_natts = 0;
+	static PeopleColumns cached;
+	TupleDesc	desc = RelationGetDescr(relation);
+	PeopleColumns *columns = &cached;
+
+	if (RelationGetRelid(relation) == cached_relid &&
+		desc->natts == cached_natts)
+	{
+		*result = cached;
+		return;
+	}
+
 	columns->workspace_id = SPI_fnumber(desc, "workspace_id");
 	columns->external_id = SPI_fnumber(desc, "external_id");
 	columns->email = SPI_fnumber(desc, "email");
@@ -170,6 +183,9 @@ people_columns(TupleDesc desc, PeopleColumns *columns)
 	if (columns->updated_at <= 0 || columns->organization_explicit <= 0 ||
 		columns->email_root <= 0)
 		elog(ERROR, "people_before_write: unexpected table layout");
+	cached_relid = RelationGetRelid(relation);
+	cached_natts = desc->natts;
+	*result = cached;
 }
 
 /* A set of column replacements for heap_modify_tuple. */
@@ -229,7 +245,7 @@ sp_people_before_write(PG_FUNCTION_ARGS)
 	bool		relink = false;
 	bool		data_changed;
 
-	people_columns(desc, &col);
+	people_columns(trigdata->tg_relation, &col);
 	replacements_init(&r, natts);
 
 	/* externalId: trimmed, and never one of the junk values. */
@@ -243,6 +259,19 @@ sp_people_before_write(PG_FUNCTION_ARGS)
 			set_text_column(&r, col.external_id,
 						 sp_normalize_external_id(external_id,
 												  strlen(external_id)));
+	}
+
+	/* properties: a JSON object. */
+	if (inserting || column_changed(old_tuple, new_tuple, desc,
+									col.properties))
+	{
+		Datum		properties = heap_getattr(new_tuple, col.properties,
+											  desc, &isnull);
+
+		if (!isnull && !JB_ROOT_IS_OBJECT(DatumGetJsonbP(properties)))
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("properties must be a JSON object")));
 	}
 
 	/* email: normalised, with its domain and registrable domain. */

@@ -16,9 +16,18 @@
 
 #include "simpleproduct.h"
 
+/*
+ * The columns a person is read with, the name and domain of its
+ * organization included, so that returning a person costs no further query.
+ */
+#define ORGANIZATION_OF_PERSON(column) \
+	"(SELECT o." column " FROM simpleproduct.organizations o" \
+	" WHERE o.workspace_id OPERATOR(pg_catalog.=) people.workspace_id" \
+	" AND o.id OPERATOR(pg_catalog.=) people.organization_id)"
 #define PERSON_COLUMNS \
 	"id, external_id, email, name, properties, organization_id," \
-	" organization_explicit, last_seen_at, created_at, updated_at"
+	" organization_explicit, last_seen_at, created_at, updated_at, " \
+	ORGANIZATION_OF_PERSON("name") ", " ORGANIZATION_OF_PERSON("domain")
 
 #define EQ " OPERATOR(pg_catalog.=) "
 
@@ -55,6 +64,10 @@ person_from_row(int row, SpPerson *person)
 		DatumGetTimestampTz(SPI_getbinval(tuple, desc, 9, &isnull));
 	person->updated_at =
 		DatumGetTimestampTz(SPI_getbinval(tuple, desc, 10, &isnull));
+	person->organization_name = SPI_getvalue(tuple, desc, 11);
+	person->organization_domain = SPI_getvalue(tuple, desc, 12);
+	person->organization_loaded = person->has_organization &&
+		person->organization_domain != NULL;
 }
 
 /*
@@ -444,9 +457,18 @@ sp_push_person(JsonbParseState **state, int64 workspace_id,
 	sp_push_string(state, "name", person->name);
 	sp_push_jsonb(state, "properties", person->properties);
 	sp_push_key(state, "organization");
-	sp_push_organization_brief(state, workspace_id,
-							   person->has_organization ?
-							   &person->organization_id : NULL);
+	if (person->organization_loaded)
+	{
+		pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+		sp_push_uuid(state, "id", &person->organization_id);
+		sp_push_string(state, "name", person->organization_name);
+		sp_push_string(state, "domain", person->organization_domain);
+		pushJsonbValue(state, WJB_END_OBJECT, NULL);
+	}
+	else
+		sp_push_organization_brief(state, workspace_id,
+								   person->has_organization ?
+								   &person->organization_id : NULL);
 	sp_push_timestamp(state, "lastSeenAt", !person->has_last_seen,
 					  person->last_seen_at);
 	sp_push_timestamp(state, "createdAt", false, person->created_at);

@@ -56,6 +56,9 @@ typedef struct SpPerson
 	TimestampTz last_seen_at;
 	TimestampTz created_at;
 	TimestampTz updated_at;
+	bool		organization_loaded;	/* the two below were read */
+	char	   *organization_name;
+	char	   *organization_domain;
 } SpPerson;
 
 /* What a caller gave to identify a person (already validated). */
