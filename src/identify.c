@@ -581,10 +581,12 @@ resolve_locked_retrying(int64 workspace_id, const SpIdentity *identity,
 {
 	MemoryContext context = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	int			attempt;
+	volatile int attempt;
 
 	for (attempt = 1;; attempt++)
 	{
+		bool		deadlocked = false;
+
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(context);
 		PG_TRY();
@@ -608,13 +610,16 @@ resolve_locked_retrying(int64 workspace_id, const SpIdentity *identity,
 				attempt >= SP_DEADLOCK_RETRIES)
 				ReThrowError(error);
 			FreeErrorData(error);
-			ereport(DEBUG1,
-					(errmsg("identify: retrying after a deadlock (attempt %d)",
-							attempt)));
-			continue;
+			deadlocked = true;
 		}
 		PG_END_TRY();
-		return;
+
+		/* Decided outside PG_TRY, whose do-while a continue would leave. */
+		if (!deadlocked)
+			return;
+		ereport(DEBUG1,
+				(errmsg("identify: retrying after a deadlock (attempt %d)",
+						attempt)));
 	}
 }
 
