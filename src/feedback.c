@@ -93,6 +93,7 @@ sp_feedback(PG_FUNCTION_ARGS)
 	metadata = sp_json_object(input, "metadata", &present);
 
 	memset(&identity, 0, sizeof(identity));
+	identity.referenced = true;
 	identity.external_id = sp_json_external_id(input, &present);
 	identity.email = sp_json_string(input, "email", &present);
 	if (identity.email != NULL)

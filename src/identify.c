@@ -585,13 +585,20 @@ resolve_locked_retrying(int64 workspace_id, const SpIdentity *identity,
 
 	for (attempt = 1;; attempt++)
 	{
-		bool		deadlocked = false;
+		volatile bool deadlocked = false;
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(context);
 		PG_TRY();
 		{
-			resolve_locked(workspace_id, identity, b_first, person, created);
+			/*
+			 * A retry takes the two rows in the other order: taking the same
+			 * first row straight back could win it again before the other
+			 * transaction, woken by our rollback, gets it.
+			 */
+			resolve_locked(workspace_id, identity,
+						   attempt % 2 == 1 ? b_first : !b_first,
+						   person, created);
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(context);
 			CurrentResourceOwner = owner;
@@ -624,6 +631,137 @@ resolve_locked_retrying(int64 workspace_id, const SpIdentity *identity,
 }
 
 /*
+ * The write of the fast path: the person's name and properties, and
+ * lastSeenAt, in one statement keyed by the call's identifiers, and only
+ * when something changes or lastSeenAt is an hour old ($7).
+ */
+#define FAST_UPDATE(condition) \
+	"UPDATE simpleproduct.people SET" \
+	" name = CASE WHEN $3 THEN $4 ELSE name END," \
+	" properties = CASE WHEN $5 IS NULL THEN properties" \
+	"  ELSE simpleproduct.merge_patch(properties, $5) END," \
+	" last_seen_at = $6" \
+	" WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND " condition \
+	" AND (last_seen_at IS NULL OR last_seen_at OPERATOR(pg_catalog.<) $7" \
+	"  OR ($3 AND (name IS NULL) OPERATOR(pg_catalog.<>) ($4 IS NULL))" \
+	"  OR ($3 AND name OPERATOR(pg_catalog.<>) $4)" \
+	"  OR ($5 IS NOT NULL AND simpleproduct.merge_patch(properties, $5)" \
+	"      OPERATOR(pg_catalog.<>) properties))" \
+	" RETURNING " SP_PERSON_COLUMNS
+
+/*
+ * The fast path of a call that changes no identifier of an existing person
+ * (the common identify on login, and feedback from a known person): one
+ * statement, and the identifier locks given back at once.  A call with nothing to write is a plain
+ * lookup; one with a name or properties is one UPDATE that writes only when
+ * something changes.  Returns false when the call needs the full path: the
+ * person is unknown, an identifier would change, or nothing matched.
+ */
+static bool
+resolve_fast(int64 workspace_id, const SpIdentity *identity,
+			 SpPerson *person)
+{
+	static SpPlan by_external_id = {
+		FAST_UPDATE("external_id OPERATOR(pg_catalog.=) $2"),
+		7, {INT8OID, TEXTOID, BOOLOID, TEXTOID, JSONBOID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID}
+	};
+	static SpPlan by_email = {
+		FAST_UPDATE("email OPERATOR(pg_catalog.=) $2"),
+		7, {INT8OID, TEXTOID, BOOLOID, TEXTOID, JSONBOID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID}
+	};
+	static SpPlan by_both = {
+		FAST_UPDATE("external_id OPERATOR(pg_catalog.=) $2"
+					" AND email OPERATOR(pg_catalog.=) $8"),
+		8, {INT8OID, TEXTOID, BOOLOID, TEXTOID, JSONBOID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID, TEXTOID}
+	};
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Datum		values[8];
+	char		nulls[9] = "        ";
+	SpPlan	   *plan;
+
+	if (identity->set_once != NULL || identity->organization_given)
+		return false;
+
+	if (!identity->name_given && identity->properties == NULL)
+	{
+		static SpPlan by_external_id_shared = {
+			"SELECT " SP_PERSON_COLUMNS " FROM simpleproduct.people"
+			" WHERE workspace_id OPERATOR(pg_catalog.=) $1"
+			" AND external_id OPERATOR(pg_catalog.=) $2 FOR KEY SHARE",
+			2, {INT8OID, TEXTOID}
+		};
+		static SpPlan by_email_shared = {
+			"SELECT " SP_PERSON_COLUMNS " FROM simpleproduct.people"
+			" WHERE workspace_id OPERATOR(pg_catalog.=) $1"
+			" AND email OPERATOR(pg_catalog.=) $2 FOR KEY SHARE",
+			2, {INT8OID, TEXTOID}
+		};
+		bool		found;
+
+		/*
+		 * A caller that will reference the person (feedback) locks it FOR
+		 * KEY SHARE, which waits for a merge or erase deleting it, or an
+		 * identifier changing; a plain identify needs no lock to read.
+		 */
+		if (identity->referenced)
+		{
+			values[0] = Int64GetDatum(workspace_id);
+			values[1] = CStringGetTextDatum(identity->external_id ?
+											identity->external_id :
+											identity->email);
+			sp_execute(identity->external_id ? &by_external_id_shared :
+					   &by_email_shared, values, NULL, false, 1);
+			found = SPI_processed == 1;
+			if (found)
+				sp_person_from_current_row(person);
+		}
+		else
+			found = identity->external_id != NULL ?
+				sp_person_by_external_id(workspace_id, identity->external_id,
+										 false, person) :
+				sp_person_by_email(workspace_id, identity->email, false,
+								   person);
+		return found &&
+			(identity->email == NULL ||
+			 !sp_strings_differ(person->email, identity->email)) &&
+			person->has_last_seen &&
+			person->last_seen_at > now - SP_LAST_SEEN_INTERVAL;
+	}
+
+	values[0] = Int64GetDatum(workspace_id);
+	values[2] = BoolGetDatum(identity->name_given);
+	values[3] = identity->name ? CStringGetTextDatum(identity->name) : 0;
+	nulls[3] = identity->name ? ' ' : 'n';
+	values[4] = identity->properties ?
+		JsonbPGetDatum(identity->properties) : (Datum) 0;
+	nulls[4] = identity->properties ? ' ' : 'n';
+	values[5] = TimestampTzGetDatum(now);
+	values[6] = TimestampTzGetDatum(now - SP_LAST_SEEN_INTERVAL);
+	if (identity->external_id != NULL && identity->email != NULL)
+	{
+		plan = &by_both;
+		values[1] = CStringGetTextDatum(identity->external_id);
+		values[7] = CStringGetTextDatum(identity->email);
+	}
+	else
+	{
+		plan = identity->external_id != NULL ? &by_external_id : &by_email;
+		values[1] = CStringGetTextDatum(identity->external_id ?
+										identity->external_id :
+										identity->email);
+		nulls[7] = '\0';
+	}
+	sp_execute(plan, values, nulls, false, 0);
+	if (SPI_processed != 1)
+		return false;
+	sp_person_from_current_row(person);
+	return true;
+}
+
+/*
  * Resolve the person a call identifies and apply the call to it, following
  * SPEC.md's identity table.  Returns false when the call names neither an
  * externalId nor an email.  Must be called connected to SPI.
@@ -647,6 +785,18 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 	sp_lock_person_identifiers(workspace_id, identity->external_id,
 							   identity->email);
 	sp_identity_changed = false;
+
+	/*
+	 * The fast path runs under the identifier locks too: a statement that
+	 * waited for a row keeps the row locked even when it then matches
+	 * nothing, so taking the identifier locks after it could deadlock.
+	 */
+	if (resolve_fast(workspace_id, identity, person))
+	{
+		unlock_person_identifiers(workspace_id, identity->external_id,
+								  identity->email);
+		return true;
+	}
 
 	/* Only a call that reaches two people locks two rows. */
 	if (identity->external_id != NULL && identity->email != NULL &&

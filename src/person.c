@@ -16,18 +16,7 @@
 
 #include "simpleproduct.h"
 
-/*
- * The columns a person is read with, the name and domain of its
- * organization included, so that returning a person costs no further query.
- */
-#define ORGANIZATION_OF_PERSON(column) \
-	"(SELECT o." column " FROM simpleproduct.organizations o" \
-	" WHERE o.workspace_id OPERATOR(pg_catalog.=) people.workspace_id" \
-	" AND o.id OPERATOR(pg_catalog.=) people.organization_id)"
-#define PERSON_COLUMNS \
-	"id, external_id, email, name, properties, organization_id," \
-	" organization_explicit, last_seen_at, created_at, updated_at, " \
-	ORGANIZATION_OF_PERSON("name") ", " ORGANIZATION_OF_PERSON("domain")
+#define PERSON_COLUMNS SP_PERSON_COLUMNS
 
 #define EQ " OPERATOR(pg_catalog.=) "
 
@@ -68,6 +57,16 @@ person_from_row(int row, SpPerson *person)
 	person->organization_domain = SPI_getvalue(tuple, desc, 12);
 	person->organization_loaded = person->has_organization &&
 		person->organization_domain != NULL;
+}
+
+/*
+ * Read the person in the first row of the current SPI result (a query
+ * returning SP_PERSON_COLUMNS).
+ */
+void
+sp_person_from_current_row(SpPerson *person)
+{
+	person_from_row(0, person);
 }
 
 /*

@@ -41,6 +41,20 @@ typedef struct SpPlan
 	SPIPlanPtr	plan;
 } SpPlan;
 
+/*
+ * The columns a person is read with, the name and domain of its
+ * organization included, so that returning a person costs no further query.
+ */
+#define SP_ORGANIZATION_OF_PERSON(column) \
+	"(SELECT o." column " FROM simpleproduct.organizations o" \
+	" WHERE o.workspace_id OPERATOR(pg_catalog.=) people.workspace_id" \
+	" AND o.id OPERATOR(pg_catalog.=) people.organization_id)"
+#define SP_PERSON_COLUMNS \
+	"id, external_id, email, name, properties, organization_id," \
+	" organization_explicit, last_seen_at, created_at, updated_at, " \
+	SP_ORGANIZATION_OF_PERSON("name") ", " \
+	SP_ORGANIZATION_OF_PERSON("domain")
+
 /* A person row as the functions read it. */
 typedef struct SpPerson
 {
@@ -75,6 +89,7 @@ typedef struct SpIdentity
 	pg_uuid_t	organization_id;	/* with organization_by_id */
 	char	   *organization_domain;	/* normalised, or NULL for null */
 	char	   *organization_name;	/* name for an organization created */
+	bool		referenced;		/* the caller will reference the person */
 } SpIdentity;
 
 /* simpleproduct.c: SPI and JSON helpers */
@@ -132,6 +147,7 @@ extern bool sp_person_by_email(int64 workspace_id, const char *email,
 							   bool lock, SpPerson *person);
 extern bool sp_person_by_id(int64 workspace_id, const pg_uuid_t *id,
 							bool follow_alias, bool lock, SpPerson *person);
+extern void sp_person_from_current_row(SpPerson *person);
 extern void sp_person_insert(int64 workspace_id, const SpPerson *values,
 							 SpPerson *result);
 extern void sp_person_update(int64 workspace_id, const SpPerson *values,
