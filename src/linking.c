@@ -194,6 +194,7 @@ typedef struct Replacements
 	Datum	   *values;
 	bool	   *nulls;
 	bool	   *replace;
+	int			changes;		/* how many columns are replaced */
 } Replacements;
 
 /*
@@ -205,6 +206,7 @@ replacements_init(Replacements *r, int natts)
 	r->values = palloc0(natts * sizeof(Datum));
 	r->nulls = palloc0(natts * sizeof(bool));
 	r->replace = palloc0(natts * sizeof(bool));
+	r->changes = 0;
 }
 
 /*
@@ -216,6 +218,7 @@ set_text_column(Replacements *r, int attnum, const char *value)
 	r->values[attnum - 1] = value ? CStringGetTextDatum(value) : (Datum) 0;
 	r->nulls[attnum - 1] = (value == NULL);
 	r->replace[attnum - 1] = true;
+	r->changes++;
 }
 
 PG_FUNCTION_INFO_V1(sp_people_before_write);
@@ -284,16 +287,29 @@ sp_people_before_write(PG_FUNCTION_ARGS)
 		email_root = sp_email_root(email_domain);
 		set_text_column(&r, col.email, email);
 	}
-	else if (!email_changed)
+	if (email_changed)
 	{
-		/* Derived columns follow the email, except when sp_relink fixes them. */
+		set_text_column(&r, col.email_domain, email_domain);
+		set_text_column(&r, col.email_root, email_root);
+	}
+	else
+	{
+		/*
+		 * Derived columns follow the email: a write of them alone is undone,
+		 * except when sp_relink fixes them.
+		 */
 		HeapTuple	source = relink_depth > 0 ? new_tuple : old_tuple;
 
 		email_domain = column_text(source, desc, col.email_domain);
 		email_root = column_text(source, desc, col.email_root);
+		if (relink_depth == 0 &&
+			(column_changed(old_tuple, new_tuple, desc, col.email_domain) ||
+			 column_changed(old_tuple, new_tuple, desc, col.email_root)))
+		{
+			set_text_column(&r, col.email_domain, email_domain);
+			set_text_column(&r, col.email_root, email_root);
+		}
 	}
-	set_text_column(&r, col.email_domain, email_domain);
-	set_text_column(&r, col.email_root, email_root);
 
 	/*
 	 * The link.  A link written by the caller is explicit; clearing the
@@ -350,9 +366,16 @@ sp_people_before_write(PG_FUNCTION_ARGS)
 		}
 		r.nulls[col.organization_id - 1] = !found;
 		r.replace[col.organization_id - 1] = true;
+		r.changes++;
 	}
-	r.values[col.organization_explicit - 1] = BoolGetDatum(explicit_link);
-	r.replace[col.organization_explicit - 1] = true;
+	if (explicit_link != DatumGetBool(heap_getattr(new_tuple,
+												   col.organization_explicit,
+												   desc, &isnull)))
+	{
+		r.values[col.organization_explicit - 1] = BoolGetDatum(explicit_link);
+		r.replace[col.organization_explicit - 1] = true;
+		r.changes++;
+	}
 
 	/* updated_at follows a change of the person's data, not lastSeenAt. */
 	data_changed = !inserting &&
@@ -367,10 +390,12 @@ sp_people_before_write(PG_FUNCTION_ARGS)
 		r.values[col.updated_at - 1] =
 			TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 		r.replace[col.updated_at - 1] = true;
+		r.changes++;
 	}
 
-	new_tuple = heap_modify_tuple(new_tuple, desc, r.values, r.nulls,
-								  r.replace);
+	if (r.changes > 0)
+		new_tuple = heap_modify_tuple(new_tuple, desc, r.values, r.nulls,
+									  r.replace);
 	return PointerGetDatum(new_tuple);
 }
 
