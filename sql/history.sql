@@ -90,6 +90,18 @@ SELECT t.err($$SELECT simpleproduct.sp_erase_person('{"id": "x"}')$$);
 SELECT t.err($$SELECT simpleproduct.sp_erase_person(jsonb_build_object('id', gen_random_uuid(), 'suppress', 'yes'))$$);
 SELECT t.err($$SELECT simpleproduct.sp_unsuppress('{}')$$);
 
+-- Suppression covers the identifiers a person held before, too, but not
+-- one that another person holds now.
+SELECT simpleproduct.sp_identify('{"externalId": "er-3", "email": "er3-old@example.com"}') IS NOT NULL;
+SELECT simpleproduct.sp_identify('{"externalId": "er-3", "email": "er3-new@example.com"}') IS NOT NULL;
+SELECT simpleproduct.sp_identify('{"externalId": "er-3b", "email": "er3-old@example.com"}') IS NOT NULL AS someone_else_takes_old_email;
+SELECT simpleproduct.sp_identify('{"externalId": "er-3", "email": "er3-newer@example.com"}') IS NOT NULL;
+SELECT r->>'suppressed' FROM simpleproduct.sp_erase_person(
+	(SELECT jsonb_build_object('id', id, 'suppress', true) FROM simpleproduct.people WHERE external_id = 'er-3')) r;
+SELECT t.err($$SELECT simpleproduct.sp_identify('{"email": "er3-new@example.com"}')$$);
+SELECT t.err($$SELECT simpleproduct.sp_identify('{"email": "er3-newer@example.com"}')$$);
+SELECT simpleproduct.sp_identify('{"email": "er3-old@example.com"}')->>'externalId' AS still_usable_by_its_holder;
+
 -- An explicit organization in identify beats automatic linking; by domain
 -- it is created on the way; null hands the person back.
 SELECT simpleproduct.sp_upsert_org('{"name": "Auto", "domain": "auto.example"}') IS NOT NULL;

@@ -4,9 +4,10 @@
  *
  * sp_erase_person removes a person with their history and identifiers.
  * Their feedback stays without the link, or goes too when asked.  With
- * "suppress", the identifiers are kept only as salted SHA-256 hashes (the
- * workspace's salt, the kind and the value), so that identifying with them
- * again is refused until sp_unsuppress lifts it.
+ * "suppress", the identifiers they hold or ever held (by their history)
+ * are kept only as salted SHA-256 hashes (the workspace's salt, the kind and
+ * the value), so that identifying with them again is refused until
+ * sp_unsuppress lifts it.
  */
 #include "postgres.h"
 
@@ -56,26 +57,51 @@ sp_check_not_suppressed(int64 workspace_id, const char *kind,
 						 kind)));
 }
 
+#define OP(o) " OPERATOR(pg_catalog." o ") "
+
 /*
- * Store the salted hash of one identifier.
+ * Suppress every identifier a person to be erased holds or ever held (its
+ * history still there), but for those another person holds now: store
+ * their salted hashes.
  */
 static void
-suppress(int64 workspace_id, const char *kind, const char *value)
+suppress_identifiers_of(int64 workspace_id, const SpPerson *person)
 {
 	static SpPlan plan = {
 		"INSERT INTO simpleproduct.suppressed_identifiers"
 		" (workspace_id, kind, hash)"
-		" SELECT $1, $2, " SUPPRESSION_HASH
-		" FROM simpleproduct.workspaces w WHERE w.id" EQ "$1"
+		" SELECT DISTINCT $1, i.kind, pg_catalog.sha256(w.salt" OP("||")
+		"  pg_catalog.convert_to(i.kind" OP("||") "':'" OP("||") "i.value,"
+		"  'UTF8'))"
+		" FROM simpleproduct.workspaces w,"
+		" (SELECT 'externalId'::pg_catalog.text AS kind, $3 AS value"
+		"  UNION ALL SELECT 'email', $4"
+		"  UNION ALL SELECT k.kind, s.snapshot" OP("->>") "k.kind"
+		"  FROM simpleproduct.identity_history h,"
+		"   LATERAL (VALUES (h.before), (h.after),"
+		"    (h.before" OP("->") "'person'),"
+		"    (h.before" OP("->") "'merged')) AS s(snapshot),"
+		"   (VALUES ('externalId'::pg_catalog.text), ('email')) AS k(kind)"
+		"  WHERE h.workspace_id" EQ "$1 AND h.person_id" EQ "$2) AS i"
+		" WHERE w.id" EQ "$1 AND i.value IS NOT NULL"
+		" AND NOT EXISTS (SELECT FROM simpleproduct.people q"
+		"  WHERE q.workspace_id" EQ "$1 AND q.id" OP("<>") "$2"
+		"  AND ((i.kind" EQ "'externalId' AND q.external_id" EQ "i.value)"
+		"   OR (i.kind" EQ "'email' AND q.email" EQ "i.value)))"
 		" ON CONFLICT DO NOTHING",
-		3, {INT8OID, TEXTOID, TEXTOID}
+		4, {INT8OID, UUIDOID, TEXTOID, TEXTOID}
 	};
-	Datum		values[3];
+	Datum		values[4];
+	char		nulls[5] = "    ";
 
 	values[0] = Int64GetDatum(workspace_id);
-	values[1] = CStringGetTextDatum(kind);
-	values[2] = CStringGetTextDatum(value);
-	sp_execute(&plan, values, NULL, false, 0);
+	values[1] = UUIDPGetDatum(&person->id);
+	values[2] = person->external_id ?
+		CStringGetTextDatum(person->external_id) : (Datum) 0;
+	nulls[2] = person->external_id ? ' ' : 'n';
+	values[3] = person->email ? CStringGetTextDatum(person->email) : 0;
+	nulls[3] = person->email ? ' ' : 'n';
+	sp_execute(&plan, values, nulls, false, 0);
 }
 
 /*
@@ -214,11 +240,9 @@ sp_erase_person(PG_FUNCTION_ARGS)
 			   values, NULL, false, 0);
 	feedback_count = SPI_processed;
 
+	if (suppress_identifiers)
+		suppress_identifiers_of(workspace_id, &person);
 	erase_history(workspace_id, &person.id);
-	if (suppress_identifiers && person.external_id != NULL)
-		suppress(workspace_id, "externalId", person.external_id);
-	if (suppress_identifiers && person.email != NULL)
-		suppress(workspace_id, "email", person.email);
 	sp_person_delete(workspace_id, &person.id);
 	sp_history_append(workspace_id, &person.id, "erase", NULL, NULL, NULL);
 
