@@ -461,18 +461,19 @@ sp_organizations_before_write(PG_FUNCTION_ARGS)
  * the nearest domain at or above p's email domain, within its registrable
  * domain.
  */
-#define BEST_ORGANIZATION_OF_P \
+#define BEST_ORGANIZATION_OF(p) \
 	"(SELECT d.organization_id FROM simpleproduct.organization_domains d" \
 	" JOIN simpleproduct.organizations o" \
 	"  ON o.workspace_id" EQ "d.workspace_id" \
 	"  AND o.id" EQ "d.organization_id" \
-	" WHERE d.workspace_id" EQ "p.workspace_id" \
-	" AND d.domain_root" EQ "p.email_root" \
-	" AND (d.domain" EQ "p.email_domain" \
-	"  OR pg_catalog.\"right\"(p.email_domain," \
+	" WHERE d.workspace_id" EQ p ".workspace_id" \
+	" AND d.domain_root" EQ p ".email_root" \
+	" AND (d.domain" EQ p ".email_domain" \
+	"  OR pg_catalog.\"right\"(" p ".email_domain," \
 	"     pg_catalog.length(d.domain) OPERATOR(pg_catalog.+) 1)" EQ \
 	"     ('.' OPERATOR(pg_catalog.||) d.domain))" \
 	" ORDER BY pg_catalog.length(d.domain) DESC LIMIT 1)"
+#define BEST_ORGANIZATION_OF_P BEST_ORGANIZATION_OF("p")
 
 /*
  * A domain left an organization: relink the people automatically linked to
@@ -887,18 +888,23 @@ relink_roots(int64 workspace_id)
 
 /*
  * sp_relink, step two: recompute the automatic links of the people under a
- * batch of registrable domains.  Returns how many links changed.
+ * batch of registrable domains, the best organization once per distinct
+ * email domain.  Returns how many links changed.
  */
 static uint64
 relink_batch(int64 workspace_id, Datum roots)
 {
 	static SpPlan plan = {
-		"WITH best AS (SELECT p.id, " BEST_ORGANIZATION_OF_P " AS org"
-		" FROM simpleproduct.people p"
-		" WHERE p.workspace_id" EQ "$1 AND p.email_root" EQ "ANY ($2)"
-		" AND NOT p.organization_explicit)"
+		"WITH domains AS (SELECT DISTINCT workspace_id, email_root,"
+		"  email_domain FROM simpleproduct.people"
+		"  WHERE workspace_id" EQ "$1 AND email_root" EQ "ANY ($2)),"
+		" best AS MATERIALIZED (SELECT e.email_root, e.email_domain,"
+		"  " BEST_ORGANIZATION_OF("e") " AS org FROM domains e)"
 		" UPDATE simpleproduct.people p SET organization_id = best.org"
-		" FROM best WHERE p.workspace_id" EQ "$1 AND p.id" EQ "best.id"
+		" FROM best WHERE p.workspace_id" EQ "$1"
+		" AND p.email_root" EQ "best.email_root"
+		" AND p.email_domain" EQ "best.email_domain"
+		" AND NOT p.organization_explicit"
 		" AND NOT (p.organization_id IS NULL AND best.org IS NULL)"
 		" AND (p.organization_id IS NULL OR best.org IS NULL"
 		"  OR p.organization_id OPERATOR(pg_catalog.<>) best.org)",
