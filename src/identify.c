@@ -699,21 +699,43 @@ resolve_fast(int64 workspace_id, const SpIdentity *identity,
 			" AND email OPERATOR(pg_catalog.=) $2 FOR KEY SHARE",
 			2, {INT8OID, TEXTOID}
 		};
+		static SpPlan by_both_shared = {
+			"SELECT " SP_PERSON_COLUMNS " FROM simpleproduct.people"
+			" WHERE workspace_id OPERATOR(pg_catalog.=) $1"
+			" AND external_id OPERATOR(pg_catalog.=) $2"
+			" AND email OPERATOR(pg_catalog.=) $3 FOR KEY SHARE",
+			3, {INT8OID, TEXTOID, TEXTOID}
+		};
 		bool		found;
 
 		/*
 		 * A caller that will reference the person (feedback) locks it FOR
 		 * KEY SHARE, which waits for a merge or erase deleting it, or an
-		 * identifier changing; a plain identify needs no lock to read.
+		 * identifier changing; a plain identify needs no lock to read.  The
+		 * locking lookup names every identifier given, so that it locks
+		 * nothing when the full path (which locks rows in its own order)
+		 * is needed.
 		 */
 		if (identity->referenced)
 		{
+			SpPlan	   *plan;
+
 			values[0] = Int64GetDatum(workspace_id);
-			values[1] = CStringGetTextDatum(identity->external_id ?
-											identity->external_id :
-											identity->email);
-			sp_execute(identity->external_id ? &by_external_id_shared :
-					   &by_email_shared, values, NULL, false, 1);
+			if (identity->external_id != NULL && identity->email != NULL)
+			{
+				plan = &by_both_shared;
+				values[1] = CStringGetTextDatum(identity->external_id);
+				values[2] = CStringGetTextDatum(identity->email);
+			}
+			else
+			{
+				plan = identity->external_id ? &by_external_id_shared :
+					&by_email_shared;
+				values[1] = CStringGetTextDatum(identity->external_id ?
+												identity->external_id :
+												identity->email);
+			}
+			sp_execute(plan, values, NULL, false, 1);
 			found = SPI_processed == 1;
 			if (found)
 				sp_person_from_current_row(person);
