@@ -175,3 +175,13 @@ SELECT t.err($$INSERT INTO simpleproduct.people (email) VALUES ('nope')$$);
 SELECT t.err($$INSERT INTO simpleproduct.people (external_id, properties) VALUES ('p2', '[1]')$$);
 SELECT t.err($$UPDATE simpleproduct.people SET properties = '"x"' WHERE external_id = 'p1'$$);
 SELECT t.err(format($$INSERT INTO simpleproduct.people (external_id) VALUES ('%s')$$, repeat('y', 256)));
+SELECT t.err($$INSERT INTO simpleproduct.people (name) VALUES ('nobody')$$);
+
+-- Invisible characters around an address are trimmed; inside the local
+-- part they are refused; accents in either Unicode form are one address.
+SELECT simpleproduct.normalize_email(e'\u00a0\ufeffann@Spaces.example\u200b\u3000');
+SELECT t.err($$SELECT simpleproduct.normalize_email(e'an\u200bn@spaces.example')$$);
+SELECT simpleproduct.normalize_email(e'jos\u00e9@accent.example') = simpleproduct.normalize_email(e'jose\u0301@accent.example') AS one_address;
+-- No mailbox lives at a public suffix, nor at an A-label that is not one.
+SELECT t.err($$SELECT simpleproduct.normalize_email('john@co.uk')$$);
+SELECT t.err($$SELECT simpleproduct.normalize_email('john@xn--a.com')$$);

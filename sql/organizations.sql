@@ -150,3 +150,15 @@ DELETE FROM simpleproduct.organizations WHERE domain = 'umbrella.example';
 SELECT simpleproduct.sp_find_person('{"email": "cy@x.corp.example"}')->'organization'->>'name',
 	simpleproduct.sp_find_person('{"email": "bo@x.umbrella-corp.example"}')->'organization';
 SELECT count(*) FROM simpleproduct.organization_domains WHERE domain LIKE '%umbrella%';
+
+-- organization_domains by hand: further domains may be added and removed,
+-- but no row rewritten, and the primary one only follows its organization.
+SELECT simpleproduct.sp_upsert_org('{"name": "Hand", "domain": "hand.example"}')->>'id' AS hand \gset
+INSERT INTO simpleproduct.organization_domains (workspace_id, organization_id, domain)
+VALUES (1, :'hand', 'WWW.Hand-Two.example');
+SELECT simpleproduct.sp_find_org('{"domain": "hand-two.example"}')->'domains';
+SELECT t.err($$UPDATE simpleproduct.organization_domains SET domain = 'hand-three.example' WHERE domain = 'hand-two.example'$$);
+SELECT t.err($$DELETE FROM simpleproduct.organization_domains WHERE domain = 'hand.example'$$);
+SELECT t.err(format($$INSERT INTO simpleproduct.organization_domains (workspace_id, organization_id, domain, is_primary) VALUES (1, '%s', 'hand-four.example', true)$$, :'hand'));
+DELETE FROM simpleproduct.organization_domains WHERE domain = 'hand-two.example';
+SELECT simpleproduct.sp_find_org(jsonb_build_object('id', :'hand'))->'domains';

@@ -221,6 +221,32 @@ set_text_column(Replacements *r, int attnum, const char *value)
 	r->changes++;
 }
 
+/*
+ * Take, exclusively, the linking lock of the workspace of an organization
+ * or organization domain row, before the write relinks any person.
+ */
+static void
+lock_linking_of(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		workspace_id;
+
+	workspace_id = heap_getattr(tuple, SPI_fnumber(desc, "workspace_id"),
+								desc, &isnull);
+	if (!isnull)
+		sp_lock_workspace_linking(DatumGetInt64(workspace_id), true);
+}
+
+/*
+ * The current trigger nesting depth: 1 for a trigger fired by a statement
+ * of the caller's, more for one fired by another trigger or a cascade.
+ */
+static int
+trigger_depth(void)
+{
+	return DatumGetInt32(DirectFunctionCall1(pg_trigger_depth, (Datum) 0));
+}
+
 PG_FUNCTION_INFO_V1(sp_people_before_write);
 
 /*
@@ -281,6 +307,12 @@ sp_people_before_write(PG_FUNCTION_ARGS)
 	email_changed = inserting ||
 		column_changed(old_tuple, new_tuple, desc, col.email);
 	email = column_text(new_tuple, desc, col.email);
+	if (email == NULL &&
+		heap_attisnull(new_tuple, col.external_id, desc))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a person needs an externalId or an email"),
+				 errhint("Set external_id or email.")));
 	if (email_changed && email != NULL)
 	{
 		email = sp_normalize_email(email, true, &email_domain);
@@ -438,6 +470,7 @@ sp_organizations_before_write(PG_FUNCTION_ARGS)
 			root = sp_registrable(domain);
 		}
 		set_text_column(&r, domain_col, domain);
+		lock_linking_of(new_tuple, desc);
 	}
 	else
 		root = column_text(old_tuple, desc, root_col);
@@ -725,9 +758,28 @@ sp_organization_domains_before_write(PG_FUNCTION_ARGS)
 	int			domain_col = SPI_fnumber(desc, "domain");
 	int			root_col = SPI_fnumber(desc, "domain_root");
 	Replacements r;
+	bool		isnull;
 	char	   *domain;
 
 	replacements_init(&r, desc->natts);
+
+	/*
+	 * The primary domain row follows organizations.domain (by the
+	 * organization's trigger, one trigger level down); by hand, only further
+	 * domains may be added and removed, never rewritten.
+	 */
+	if (!inserting && trigger_depth() <= 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rows of simpleproduct.organization_domains cannot be updated"),
+				 errhint("Delete the domain and insert the new one, or change organizations.domain for the primary domain.")));
+	if (DatumGetBool(heap_getattr(new_tuple, SPI_fnumber(desc, "is_primary"),
+								  desc, &isnull)) &&
+		trigger_depth() <= 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the primary domain of an organization is its organizations.domain"),
+				 errhint("Insert further domains with is_primary false.")));
 
 	domain = column_text(new_tuple, desc, domain_col);
 	if (domain != NULL)
@@ -736,9 +788,47 @@ sp_organization_domains_before_write(PG_FUNCTION_ARGS)
 		set_text_column(&r, domain_col, domain);
 		set_text_column(&r, root_col, sp_registrable(domain));
 	}
+	lock_linking_of(new_tuple, desc);
 	new_tuple = heap_modify_tuple(new_tuple, desc, r.values, r.nulls,
 								  r.replace);
 	return PointerGetDatum(new_tuple);
+}
+
+PG_FUNCTION_INFO_V1(sp_organizations_before_delete);
+
+/*
+ * Trigger: BEFORE DELETE ON simpleproduct.organizations and
+ * simpleproduct.organization_domains.  Takes the workspace's linking lock
+ * before the deletion relinks any person, as every writer of domains does;
+ * a primary domain row goes only with its organization.
+ */
+Datum
+sp_organizations_before_delete(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	int			primary_col;
+	bool		isnull;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("organizations_before_delete: must be fired before delete for each row")));
+	desc = RelationGetDescr(trigdata->tg_relation);
+	primary_col = SPI_fnumber(desc, "is_primary");
+	if (primary_col > 0 &&
+		DatumGetBool(heap_getattr(trigdata->tg_trigtuple, primary_col, desc,
+								  &isnull)) &&
+		trigger_depth() <= 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the primary domain of an organization goes only with the organization"),
+				 errhint("Delete the organization, or change its organizations.domain.")));
+	lock_linking_of(trigdata->tg_trigtuple, desc);
+	return PointerGetDatum(trigdata->tg_trigtuple);
 }
 
 PG_FUNCTION_INFO_V1(sp_organization_domains_after_write);
@@ -1043,9 +1133,7 @@ sp_identity_history_append_only(PG_FUNCTION_ARGS)
 
 	/* An erase, or the cascade of a deleted workspace, may delete. */
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
-		(sp_history_erase_allowed ||
-		 DatumGetInt32(DirectFunctionCall1(pg_trigger_depth,
-										   (Datum) 0)) > 1))
+		(sp_history_erase_allowed || trigger_depth() > 1))
 		return PointerGetDatum(trigdata->tg_trigtuple);
 
 	ereport(ERROR,

@@ -56,29 +56,94 @@ public_suffix_list(void)
 }
 
 /*
- * Whether c is white space that trimming removes.
+ * The length in bytes of the white space or invisible format character that
+ * starts at p (len bytes left), or 0: ASCII white space, and in UTF-8 the
+ * no-break and other Unicode spaces, zero-width characters, the word joiner
+ * and the byte order mark, which copy and paste bring along and which would
+ * make one address look like two.
  */
-static inline bool
-is_trim_space(char c)
+static int
+invisible_length(const unsigned char *p, int len)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-		c == '\f' || c == '\v';
+	if (len >= 1 && (*p == ' ' || (*p >= '\t' && *p <= '\r')))
+		return 1;
+	if (len >= 2 && p[0] == 0xC2 && (p[1] == 0xA0 || p[1] == 0x85))
+		return 2;
+	if (len >= 3 && p[0] == 0xE2 && p[1] == 0x80 &&
+		(p[2] <= 0x8F || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF))
+		return 3;				/* U+2000..U+200F, U+2028, U+2029, U+202F */
+	if (len >= 3 && p[0] == 0xE2 && p[1] == 0x81 &&
+		(p[2] == 0x9F || p[2] == 0xA0))
+		return 3;				/* U+205F, U+2060 */
+	if (len >= 3 && p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80)
+		return 3;				/* U+3000 */
+	if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+		return 3;				/* U+FEFF */
+	return 0;
 }
 
 /*
- * A palloc'd copy of input[0..len) without leading and trailing white space.
+ * The length of the invisible character that ends at input[len - 1], or 0.
+ */
+static int
+invisible_length_before(const char *input, int len)
+{
+	int			width;
+
+	for (width = 1; width <= 3 && width <= len; width++)
+		if (invisible_length((const unsigned char *) input + len - width,
+							 width) == width)
+			return width;
+	return 0;
+}
+
+/*
+ * A palloc'd copy of input[0..len) without leading and trailing white space
+ * and invisible characters.
  */
 static char *
 trimmed_copy(const char *input, int len)
 {
-	while (len > 0 && is_trim_space(input[0]))
+	int			width;
+
+	while (len > 0 &&
+		   (width = invisible_length((const unsigned char *) input, len)) > 0)
 	{
-		input++;
-		len--;
+		input += width;
+		len -= width;
 	}
-	while (len > 0 && is_trim_space(input[len - 1]))
-		len--;
+	while (len > 0 && (width = invisible_length_before(input, len)) > 0)
+		len -= width;
 	return pnstrdup(input, len);
+}
+
+/*
+ * The text in Unicode normalization form C (PostgreSQL 13 and later, in a
+ * UTF-8 database), so that one accented letter written in two ways is one
+ * letter; otherwise the text unchanged.
+ */
+static char *
+nfc(char *input)
+{
+#if PG_VERSION_NUM >= 130000
+	const char *p;
+
+	if (GetDatabaseEncoding() != PG_UTF8)
+		return input;
+	for (p = input; *p != '\0'; p++)
+	{
+		if ((unsigned char) *p >= 0x80)
+		{
+			Datum		normalized;
+
+			normalized = DirectFunctionCall2(unicode_normalize_func,
+											 PointerGetDatum(cstring_to_text(input)),
+											 PointerGetDatum(cstring_to_text("NFC")));
+			return text_to_cstring(DatumGetTextPP(normalized));
+		}
+	}
+#endif
+	return input;
 }
 
 /*
@@ -176,14 +241,26 @@ domain_to_ascii(const char *domain)
 			result[i] = pg_ascii_tolower((unsigned char) result[i]);
 	}
 
-	/* An A-label must itself decode: xn--zz is not a domain. */
+	/*
+	 * An A-label must be what its own Unicode form encodes to: xn--zz does
+	 * not decode, and xn--a decodes to a character no domain may hold.
+	 */
 	if (strstr(result, "xn--") != NULL)
 	{
 		char	   *unicode = NULL;
+		char	   *again = NULL;
+		bool		same;
 
 		if (idn2_to_unicode_8z8z(result, &unicode, 0) != IDN2_OK)
 			return NULL;
+		rc = idn2_to_ascii_8z(unicode, &again,
+							  IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+		same = rc == IDN2_OK && pg_strcasecmp(again, result) == 0;
 		idn2_free(unicode);
+		if (rc == IDN2_OK)
+			idn2_free(again);
+		if (!same)
+			return NULL;
 	}
 
 	if (!ascii_domain_is_valid(result))
@@ -210,7 +287,11 @@ email_local_is_valid(const char *s, int len)
 		unsigned char c = (unsigned char) s[i];
 
 		if (c >= 0x80)
+		{
+			if (invisible_length((const unsigned char *) s + i, len - i) > 0)
+				return false;
 			continue;
+		}
 		if (c == '.')
 		{
 			if (s[i + 1] == '.')
@@ -234,7 +315,7 @@ email_local_is_valid(const char *s, int len)
 char *
 sp_normalize_email(const char *input, bool raise, char **domain)
 {
-	char	   *email = trimmed_copy(input, strlen(input));
+	char	   *email = nfc(trimmed_copy(input, strlen(input)));
 	char	   *at = strchr(email, '@');
 	char	   *local;
 	char	   *ascii_domain = NULL;
@@ -244,6 +325,11 @@ sp_normalize_email(const char *input, bool raise, char **domain)
 		email_local_is_valid(email, at - email) &&
 		pg_verifymbstr(email, strlen(email), true))
 		ascii_domain = domain_to_ascii(at + 1);
+
+	/* Nobody has a mailbox at a public suffix such as co.uk. */
+	if (ascii_domain != NULL &&
+		psl_is_public_suffix(public_suffix_list(), ascii_domain))
+		ascii_domain = NULL;
 
 	if (ascii_domain == NULL)
 	{

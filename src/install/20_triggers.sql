@@ -65,3 +65,17 @@ CREATE TRIGGER organization_domains_after_write
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.organization_domains
 	FOR EACH ROW
 	EXECUTE FUNCTION @extschema@.organization_domains_after_write();
+
+-- Deleting an organization or one of its domains takes the workspace's
+-- linking lock first, before any person is relinked.
+CREATE FUNCTION @extschema@.organizations_before_delete() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'sp_organizations_before_delete'
+	LANGUAGE C;
+
+CREATE TRIGGER organizations_before_delete
+	BEFORE DELETE ON @extschema@.organizations
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.organizations_before_delete();
+
+CREATE TRIGGER organization_domains_before_delete
+	BEFORE DELETE ON @extschema@.organization_domains
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.organizations_before_delete();
