@@ -802,7 +802,9 @@ sp_resolve_person(int64 workspace_id, const SpIdentity *identity,
 	/* An explicit organization's domain lock comes before linking's. */
 	if (identity->organization_domain != NULL)
 		sp_lock_identifier(workspace_id, 'd', identity->organization_domain);
-	if (identity->email != NULL)
+	if (identity->organization_domain != NULL)
+		sp_lock_workspace_linking(workspace_id, true);	/* may add one */
+	else if (identity->email != NULL)
 		sp_lock_workspace_linking(workspace_id, false);
 	sp_lock_person_identifiers(workspace_id, identity->external_id,
 							   identity->email);

@@ -794,6 +794,32 @@ sp_organization_domains_before_write(PG_FUNCTION_ARGS)
 	return PointerGetDatum(new_tuple);
 }
 
+PG_FUNCTION_INFO_V1(sp_organization_statement);
+
+/*
+ * Trigger: BEFORE INSERT OR UPDATE OF domain OR DELETE ... FOR EACH
+ * STATEMENT on simpleproduct.organizations and organization_domains.  Takes
+ * the current workspace's linking lock exclusively before the statement
+ * locks any row, so that a writer of domains and an identify (which holds
+ * the lock shared while it references organizations) wait on each other in
+ * one order only.  The row triggers take the lock of each row's workspace
+ * too, for statements that write in another workspace.
+ */
+Datum
+sp_organization_statement(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("organization_statement: must be fired before each statement")));
+	sp_lock_workspace_linking(sp_current_workspace(), true);
+	return PointerGetDatum(NULL);
+}
+
 PG_FUNCTION_INFO_V1(sp_organizations_before_delete);
 
 /*

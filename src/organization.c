@@ -56,7 +56,8 @@ organization_from_row(int row, SpOrganization *organization)
 }
 
 /*
- * The organization with an id, locked FOR UPDATE when lock is true.
+ * The organization with an id, locked when lock is true: FOR NO KEY
+ * UPDATE, which lets people keep referencing it meanwhile.
  */
 static bool
 organization_by_id(int64 workspace_id, const pg_uuid_t *id, bool lock,
@@ -69,7 +70,7 @@ organization_by_id(int64 workspace_id, const pg_uuid_t *id, bool lock,
 	};
 	static SpPlan locking = {
 		"SELECT " ORGANIZATION_COLUMNS " FROM simpleproduct.organizations"
-		" WHERE workspace_id" EQ "$1 AND id" EQ "$2 FOR UPDATE",
+		" WHERE workspace_id" EQ "$1 AND id" EQ "$2 FOR NO KEY UPDATE",
 		2, {INT8OID, UUIDOID}
 	};
 	Datum		values[2];
@@ -97,7 +98,7 @@ organization_by_domain(int64 workspace_id, const char *domain, bool lock,
 	" (SELECT organization_id FROM simpleproduct.organization_domains" \
 	"  WHERE workspace_id" EQ "$1 AND domain" EQ "$2)"
 	static SpPlan plain = {BY_ANY_DOMAIN, 2, {INT8OID, TEXTOID}};
-	static SpPlan locking = {BY_ANY_DOMAIN " FOR UPDATE", 2,
+	static SpPlan locking = {BY_ANY_DOMAIN " FOR NO KEY UPDATE", 2,
 	{INT8OID, TEXTOID}};
 	Datum		values[2];
 
@@ -115,7 +116,7 @@ organization_by_domain(int64 workspace_id, const char *domain, bool lock,
  * update, values->id names the row.  *result receives the stored row.
  */
 static void
-organization_write(int64 workspace_id, bool insert,
+organization_write(int64 workspace_id, bool insert, bool domain_changed,
 				   const SpOrganization *values, SpOrganization *result)
 {
 	static SpPlan insert_plan = {
@@ -130,6 +131,14 @@ organization_write(int64 workspace_id, bool insert,
 		" RETURNING " ORGANIZATION_COLUMNS,
 		5, {INT8OID, UUIDOID, TEXTOID, TEXTOID, JSONBOID}
 	};
+
+	/* Without the domain: the domain triggers, and their lock, stay out. */
+	static SpPlan update_keep_domain_plan = {
+		"UPDATE simpleproduct.organizations SET name = $4,"
+		" properties = $5 WHERE workspace_id" EQ "$1 AND id" EQ "$2"
+		" RETURNING " ORGANIZATION_COLUMNS,
+		5, {INT8OID, UUIDOID, TEXTOID, TEXTOID, JSONBOID}
+	};
 	Datum		datums[5];
 	char		nulls[6] = "     ";
 
@@ -139,7 +148,9 @@ organization_write(int64 workspace_id, bool insert,
 	datums[3] = values->name ? CStringGetTextDatum(values->name) : 0;
 	nulls[3] = values->name ? ' ' : 'n';
 	datums[4] = JsonbPGetDatum(values->properties);
-	sp_execute(insert ? &insert_plan : &update_plan, datums, nulls, false,
+	sp_execute(insert ? &insert_plan :
+			   domain_changed ? &update_plan : &update_keep_domain_plan,
+			   datums, nulls, false,
 			   0);
 	if (SPI_processed != 1)
 		elog(ERROR, "organization to update has disappeared");
@@ -375,7 +386,8 @@ sp_organization_for_link(int64 workspace_id, const SpIdentity *identity,
 			values.domain = identity->organization_domain;
 			values.name = identity->organization_name;
 			values.properties = sp_empty_object();
-			organization_write(workspace_id, true, &values, &organization);
+			organization_write(workspace_id, true, true, &values,
+							   &organization);
 		}
 	}
 	else
@@ -490,7 +502,10 @@ sp_upsert_org(PG_FUNCTION_ARGS)
 		!sp_jsonb_differ(next.properties, current.properties))
 		stored = current;
 	else
-		organization_write(workspace_id, !exists, &next, &stored);
+		organization_write(workspace_id, !exists,
+						   !exists || sp_strings_differ(next.domain,
+														current.domain),
+						   &next, &stored);
 	if (domains != NULL)
 		sync_domains(workspace_id, &stored.id, domains);
 

@@ -79,3 +79,17 @@ CREATE TRIGGER organizations_before_delete
 CREATE TRIGGER organization_domains_before_delete
 	BEFORE DELETE ON @extschema@.organization_domains
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.organizations_before_delete();
+
+-- Writers of domains take the workspace's linking lock before they lock any
+-- row (see organization_statement in src/linking.c).
+CREATE FUNCTION @extschema@.organization_statement() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'sp_organization_statement'
+	LANGUAGE C;
+
+CREATE TRIGGER organizations_statement
+	BEFORE INSERT OR UPDATE OF domain OR DELETE ON @extschema@.organizations
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.organization_statement();
+
+CREATE TRIGGER organization_domains_statement
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.organization_domains
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.organization_statement();
