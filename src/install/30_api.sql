@@ -469,6 +469,49 @@ BEGIN
 END
 $$;
 
+-- GET /api/v1/feedback/:id: the feedback as POST answered it, with its
+-- person as they are now (null when it has none, or they were erased), or
+-- P0002 (HTTP 404) for no such feedback, a malformed id, or another
+-- workspace's feedback, which row-level security hides.
+CREATE FUNCTION @extschema@.api_get_feedback(api_key text, feedback_id text,
+											 OUT status integer,
+											 OUT id text,
+											 OUT result text)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	feedback @extschema@.feedback%ROWTYPE;
+BEGIN
+	PERFORM @extschema@.api_authenticate(api_key);
+	IF feedback_id ~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$' THEN
+		SELECT f.*
+			INTO feedback
+			FROM @extschema@.feedback f
+			WHERE f.workspace_id = @extschema@.current_workspace_id()
+				AND f.id = feedback_id::uuid;
+	END IF;
+	IF feedback.id IS NULL THEN
+		RAISE EXCEPTION 'feedback not found' USING ERRCODE = 'no_data_found';
+	END IF;
+
+	status := 200;
+	id := feedback.id::text;
+	result := jsonb_build_object(
+		'id', feedback.id,
+		'title', feedback.title,
+		'content', feedback.content,
+		'source', feedback.source,
+		'metadata', feedback.metadata,
+		'createdAt', feedback.created_at,
+		'updatedAt', feedback.updated_at,
+		'person', CASE WHEN feedback.person_id IS NOT NULL THEN
+			@extschema@.sp_find_person(
+				jsonb_build_object('id', feedback.person_id))
+			END)::text;
+END
+$$;
+
 REVOKE ALL ON FUNCTION @extschema@.api_post_person(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.api_get_person(text, text, text)
 	FROM PUBLIC;
@@ -480,6 +523,8 @@ REVOKE ALL ON FUNCTION @extschema@.api_post_organization(text, text)
 REVOKE ALL ON FUNCTION @extschema@.api_get_organization(text, text)
 	FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.api_post_feedback(text, text)
+	FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.api_get_feedback(text, text)
 	FROM PUBLIC;
 
 -- Give login_role (the role the HTTP server logs in as) the right to call
@@ -557,7 +602,8 @@ BEGIN
 		'@extschema@.api_delete_person(text, text, boolean, boolean)',
 		'@extschema@.api_post_organization(text, text)',
 		'@extschema@.api_get_organization(text, text)',
-		'@extschema@.api_post_feedback(text, text)']
+		'@extschema@.api_post_feedback(text, text)',
+		'@extschema@.api_get_feedback(text, text)']
 	LOOP
 		EXECUTE format('ALTER FUNCTION %s OWNER TO %s',
 					   api_function, definer_role);

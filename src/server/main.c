@@ -315,6 +315,7 @@ main(int argc, char **argv)
 							  server_config.threads,
 							  MHD_OPTION_CONNECTION_TIMEOUT,
 							  server_config.timeout,
+							  MHD_OPTION_URI_LOG_CALLBACK, router_begin, NULL,
 							  MHD_OPTION_NOTIFY_COMPLETED, router_completed,
 							  NULL,
 							  MHD_OPTION_END);

@@ -7,7 +7,12 @@
  * so no lock is taken on the request path.  A connection is made on first
  * use, prepares every statement once, and is remade whenever it is found
  * broken: while the database is away requests get a 503, and the first
- * request after it is back reconnects, with no restart of the server.
+ * request after it is back reconnects, with no restart of the server.  A
+ * connection the database ended while it was idle (a restart, a terminated
+ * backend) is found dead before a request is sent on it, so that request
+ * goes out on a new connection instead of failing; one found dead only
+ * under the statement is retried once when that is safe (see
+ * pool_execute).
  *
  * Every slot is also on a global list, so that pool_shutdown can close the
  * connections after the worker threads have been joined.
@@ -57,6 +62,9 @@ static const struct
 	[STMT_POST_FEEDBACK] = {"post_feedback",
 		"SELECT status, id, result"
 		" FROM simpleproduct.api_post_feedback($1, $2)", 2},
+	[STMT_GET_FEEDBACK] = {"get_feedback",
+		"SELECT status, id, result"
+		" FROM simpleproduct.api_get_feedback($1, $2)", 2},
 	[STMT_HEALTH] = {"health", "SELECT 200, NULL, '{\"status\":\"ok\"}'", 0},
 };
 
@@ -121,43 +129,55 @@ pool_disconnect(PoolSlot *slot)
 /*
  * Notice receiver of every connection.  An idle connection that the server
  * ends (shutdown, pg_terminate_backend) receives its FATAL message as a
- * notice: mark the slot so that the connection is remade before the next
- * request is sent on it.  Other notices are dropped: the API functions
- * raise none that a client could act on.
+ * notice; an immediate shutdown or a crash sends a WARNING with SQLSTATE
+ * 57P01 or 57P02 instead.  Either marks the slot, so that the connection is
+ * remade before the next request is sent on it.  Other notices are
+ * dropped: the API functions raise none that a client could act on.
  */
 static void
 pool_notice_receiver(void *arg, const PGresult *res)
 {
 	PoolSlot   *slot = arg;
 	const char *severity;
+	const char *sqlstate;
 
 	severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	if (severity != NULL &&
 		(strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+		slot->ended_by_server = true;
+	if (sqlstate != NULL && strncmp(sqlstate, "57P0", 4) == 0)
 		slot->ended_by_server = true;
 }
 
 /*
  * Whether the slot's connection is still usable.  A connection the server
  * closed (a restart, a terminated backend) is readable while idle: reading
- * it lets libpq notice the loss before a request is sent on it.
+ * it lets libpq notice the loss before a request is sent on it.  What
+ * arrived is read until nothing more is waiting, because a message (the
+ * server's last words) and the end of the connection may come in two
+ * reads.
  */
 static bool
 pool_connection_alive(PoolSlot *slot)
 {
 	struct pollfd pfd;
+	int			reads;
 
 	if (slot->conn == NULL || PQstatus(slot->conn) != CONNECTION_OK ||
 		slot->ended_by_server)
 		return false;
 
 	pfd.fd = PQsocket(slot->conn);
-	pfd.events = POLLIN;
-	pfd.revents = 0;
 	if (pfd.fd < 0)
 		return false;
-	if (poll(&pfd, 1, 0) > 0)
+	for (reads = 0; reads < 8; reads++)
 	{
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) <= 0)
+			break;
+
 		/* Read what arrived, and parse it so that a FATAL is noticed. */
 		if (!PQconsumeInput(slot->conn))
 			return false;
@@ -166,6 +186,18 @@ pool_connection_alive(PoolSlot *slot)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * Whether running the statement twice does no harm: it only reads.
+ */
+static bool
+pool_statement_reads_only(ApiStatement statement)
+{
+	return statement == STMT_GET_PERSON ||
+		statement == STMT_GET_ORGANIZATION ||
+		statement == STMT_GET_FEEDBACK ||
+		statement == STMT_HEALTH;
 }
 
 /*
@@ -273,11 +305,12 @@ pool_take_error(PGresult *res, DbResult *result)
 
 /*
  * Run one prepared statement on the calling thread's connection, in one
- * round trip.  A broken connection is remade first.  If the server ends the
- * session under the statement because it is shutting down (57P01..57P03),
- * the transaction did not commit, so the statement is tried once more on a
- * new connection; any other loss of the connection answers "unavailable",
- * since the statement may or may not have committed.
+ * round trip.  A broken connection is remade first.  If the connection is
+ * lost under the statement, it is tried once more on a new connection when
+ * that is safe: the server ended the session because it is shutting down
+ * (57P01..57P03), so the transaction did not commit; or the statement only
+ * reads.  Any other loss of the connection answers "unavailable", since a
+ * statement that writes may or may not have committed.
  */
 void
 pool_execute(ApiStatement statement, int nparams, const char *const *params,
@@ -323,7 +356,9 @@ pool_execute(ApiStatement statement, int nparams, const char *const *params,
 		log_line("database connection lost: sqlstate %s", result->sqlstate);
 		slot->was_lost = true;
 		pool_disconnect(slot);
-		if (strncmp(result->sqlstate, "57P0", 4) != 0 || attempt > 0)
+		if (attempt > 0 ||
+			!(strncmp(result->sqlstate, "57P0", 4) == 0 ||
+			  pool_statement_reads_only(statement)))
 		{
 			result->unavailable = true;
 			return;

@@ -21,6 +21,9 @@
  *	SQLSTATE  raised for							HTTP  code
  *	22P02	  malformed JSON (the cast to jsonb)	400   invalid_json
  *	22021	  a body that is not UTF-8				400   invalid_json
+ *	22P05	  \u0000 in a JSON string (jsonb has no	400   unsupported_character
+ *			  NUL character)
+ *	54001	  JSON nested too deeply for the parser	400   too_deeply_nested
  *	42804	  a JSON value of the wrong type		400   invalid_type
  *	22023	  well-formed but invalid				422   invalid_value
  *	22001	  a value too long						422   value_too_long
@@ -35,7 +38,8 @@
  *			  or the connection lost				503   unavailable
  *	anything else									500   internal_error
  *
- * A 4xx carries PostgreSQL's message; a 5xx a generic one.  An identity
+ * A 4xx carries PostgreSQL's message, except where the table gives one of
+ * its own (PostgreSQL's would speak of its internals); a 5xx a generic one.  An identity
  * conflict raised for a workspace under 'reject' does not reach this table:
  * the api_* function catches it and returns the 409 itself, as a row whose
  * body also names the people involved.
@@ -45,25 +49,30 @@ typedef struct SqlstateMapping
 	const char *sqlstate;
 	unsigned int status;
 	const char *code;
+	const char *message;		/* said instead of PostgreSQL's, or NULL */
 } SqlstateMapping;
 
 static const SqlstateMapping sqlstate_mappings[] = {
-	{"22P02", 400, "invalid_json"},
-	{"22021", 400, "invalid_json"},
-	{"42804", 400, "invalid_type"},
-	{"22023", 422, "invalid_value"},
-	{"22001", 422, "value_too_long"},
-	{"23514", 422, "invalid_value"},
-	{"28000", 401, "unauthorized"},
-	{"42501", 403, "forbidden"},
-	{"P0002", 404, "not_found"},
-	{"SP001", 409, "identity_conflict"},
-	{"SP002", 409, "identifier_suppressed"},
-	{"57014", 503, "unavailable"},
-	{"57P01", 503, "unavailable"},
-	{"57P02", 503, "unavailable"},
-	{"57P03", 503, "unavailable"},
-	{"53300", 503, "unavailable"},
+	{"22P02", 400, "invalid_json", NULL},
+	{"22021", 400, "invalid_json", NULL},
+	{"22P05", 400, "unsupported_character",
+	"JSON strings must not contain \\u0000: the NUL character cannot be stored"},
+	{"54001", 400, "too_deeply_nested",
+	"the JSON is nested too deeply"},
+	{"42804", 400, "invalid_type", NULL},
+	{"22023", 422, "invalid_value", NULL},
+	{"22001", 422, "value_too_long", NULL},
+	{"23514", 422, "invalid_value", NULL},
+	{"28000", 401, "unauthorized", NULL},
+	{"42501", 403, "forbidden", NULL},
+	{"P0002", 404, "not_found", NULL},
+	{"SP001", 409, "identity_conflict", NULL},
+	{"SP002", 409, "identifier_suppressed", NULL},
+	{"57014", 503, "unavailable", NULL},
+	{"57P01", 503, "unavailable", NULL},
+	{"57P02", 503, "unavailable", NULL},
+	{"57P03", 503, "unavailable", NULL},
+	{"53300", 503, "unavailable", NULL},
 };
 
 /*
@@ -229,6 +238,9 @@ respond_db_error(struct MHD_Connection *connection, Request *request,
 								 mapping->code,
 								 "the database is unavailable, try again later",
 								 NULL);
+		if (mapping->message != NULL)
+			return respond_error(connection, request, mapping->status,
+								 mapping->code, mapping->message, NULL);
 		return respond_error(connection, request, mapping->status,
 							 mapping->code,
 							 result->message != NULL ? result->message : "",

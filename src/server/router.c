@@ -14,12 +14,18 @@
  *	POST /api/v1/organizations			201 created / 200 updated
  *	GET  /api/v1/organizations/:id		200 / 404
  *	POST /api/v1/feedback				201
+ *	GET  /api/v1/feedback/:id			200 / 404
  *
  * The router checks only what HTTP itself is about (the route and method,
  * the Authorization header's form, the content type, the body's size and
  * framing) and parses no JSON: the body goes to PostgreSQL as text, where
  * the api_* function checks the key and then does the work, in one
  * statement.
+ *
+ * A NUL byte is refused wherever it could hide: in the body (400), and as
+ * %00 in the path (404) or in a query string (400).  libmicrohttpd decodes
+ * the path and the query into C strings, so a %00 would otherwise cut the
+ * value short and the request would act on what comes before it.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,7 +43,8 @@ typedef enum Route
 	ROUTE_PERSON,
 	ROUTE_ORGANIZATIONS,
 	ROUTE_ORGANIZATION,
-	ROUTE_FEEDBACK
+	ROUTE_FEEDBACK,
+	ROUTE_FEEDBACK_ITEM
 } Route;
 
 typedef struct RouteInfo
@@ -62,6 +69,8 @@ static const RouteInfo routes[] = {
 	false, "GET, HEAD"},
 	[ROUTE_FEEDBACK] = {"/api/v1/feedback", false, false, true, false,
 	"POST"},
+	[ROUTE_FEEDBACK_ITEM] = {"/api/v1/feedback/", true, true, false, false,
+	"GET, HEAD"},
 };
 
 #define ROUTE_COUNT ((int) (sizeof(routes) / sizeof(routes[0])))
@@ -69,7 +78,7 @@ static const RouteInfo routes[] = {
 /* Longest API key the router passes on; anything longer is not a key. */
 #define MAX_API_KEY_LEN 256
 
-/* Requests between their first call and their completion. */
+/* Requests between their request line and their completion. */
 static atomic_uint in_flight = 0;
 
 /*
@@ -208,6 +217,10 @@ check_headers(struct MHD_Connection *connection, Request *request,
 		return respond_error(connection, request, 405, "method_not_allowed",
 							 "method not allowed on this route",
 							 route->allow);
+	if (request->nul_in_query)
+		return respond_error(connection, request, 400, "bad_request",
+							 "the query string contains a NUL character (%00)",
+							 NULL);
 
 	if (request->route == ROUTE_HEALTH)
 		return MHD_YES;
@@ -482,6 +495,10 @@ dispatch(struct MHD_Connection *connection, Request *request,
 			statement = STMT_POST_FEEDBACK;
 			location_prefix = "/api/v1/feedback/";
 			break;
+		case ROUTE_FEEDBACK_ITEM:
+			statement = STMT_GET_FEEDBACK;
+			params[1] = id;
+			break;
 		default:
 			return respond_error(connection, request, 404, "not_found",
 								 "no such route", NULL);
@@ -518,6 +535,39 @@ loggable_copy(const char *text)
 }
 
 /*
+ * libmicrohttpd's URI log callback, called with the request target as the
+ * client sent it, before it is decoded: start the request's state (which
+ * becomes its per-request pointer) and note where a %00 hides.  The raw
+ * target is not kept: its query string must not reach the access log.
+ */
+void *
+router_begin(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+	Request    *request;
+	const char *query;
+	const char *nul;
+
+	(void) cls;
+	(void) connection;
+
+	request = calloc(1, sizeof(Request));
+	if (request == NULL)
+		return NULL;
+	request->started_ns = monotonic_ns();
+	request->route = -1;
+
+	query = strchr(uri, '?');
+	nul = strstr(uri, "%00");
+	if (nul != NULL && (query == NULL || nul < query))
+		request->nul_in_path = true;
+	if (query != NULL && strstr(query, "%00") != NULL)
+		request->nul_in_query = true;
+
+	atomic_fetch_add(&in_flight, 1);
+	return request;
+}
+
+/*
  * The libmicrohttpd access handler.  It is called once when the headers
  * are in (the checks that need no body are made then), once per chunk of
  * body, and once more when the body is complete (the request runs then).
@@ -534,24 +584,19 @@ router_handle(void *cls, struct MHD_Connection *connection, const char *url,
 	(void) cls;
 	(void) version;
 
+	/* router_begin made the request, unless it ran out of memory. */
 	if (request == NULL)
+		return MHD_NO;
+
+	if (request->method == NULL)
 	{
-		request = calloc(1, sizeof(Request));
-		if (request == NULL)
-			return MHD_NO;
-		request->started_ns = monotonic_ns();
 		request->method = loggable_copy(method);
 		request->path = loggable_copy(url);
 		if (request->method == NULL || request->path == NULL)
-		{
-			free(request->method);
-			free(request->path);
-			free(request);
 			return MHD_NO;
-		}
-		request->route = route_of(url, &id);
-		*req_cls = request;
-		atomic_fetch_add(&in_flight, 1);
+
+		/* A path cut short at a %00 names nothing. */
+		request->route = request->nul_in_path ? -1 : route_of(url, &id);
 		return check_headers(connection, request, method);
 	}
 
@@ -596,7 +641,16 @@ router_completed(void *cls, struct MHD_Connection *connection,
 	if (request == NULL)
 		return;
 	elapsed_ms = (double) (monotonic_ns() - request->started_ns) / 1e6;
-	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || request->answered)
+	if (request->method == NULL || request->path == NULL)
+	{
+		/*
+		 * The request ended before the access handler saw it: the client
+		 * left while sending its headers, or libmicrohttpd refused them (a
+		 * header too large, say) and answered itself.
+		 */
+		log_line("- - refused by the HTTP layer or left %.1fms", elapsed_ms);
+	}
+	else if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || request->answered)
 		log_line("%s %s %u %.1fms", request->method, request->path,
 				 request->status, elapsed_ms);
 	else
@@ -612,7 +666,7 @@ router_completed(void *cls, struct MHD_Connection *connection,
 }
 
 /*
- * How many requests are between their first call and their completion;
+ * How many requests are between their request line and their completion;
  * SIGTERM waits for this to reach zero.
  */
 unsigned int

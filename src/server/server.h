@@ -43,6 +43,7 @@ typedef enum ApiStatement
 	STMT_POST_ORGANIZATION,
 	STMT_GET_ORGANIZATION,
 	STMT_POST_FEEDBACK,
+	STMT_GET_FEEDBACK,
 	STMT_HEALTH,
 	STMT_COUNT
 } ApiStatement;
@@ -75,7 +76,8 @@ extern void pool_shutdown(void);
 
 /*
  * The state of one HTTP request, kept in MHD's per-request pointer from the
- * first call of the access handler to the completion callback.
+ * moment its request line is read (router_begin) to the completion
+ * callback.
  */
 typedef struct Request
 {
@@ -84,6 +86,8 @@ typedef struct Request
 	char	   *path;
 	unsigned int status;		/* status answered, for the access log */
 	int			route;			/* router.c's route, or -1 */
+	bool		nul_in_path;	/* the raw path has a %00 */
+	bool		nul_in_query;	/* the raw query string has a %00 */
 	char	   *body;			/* request body gathered so far */
 	size_t		body_len;
 	size_t		body_cap;
@@ -92,6 +96,8 @@ typedef struct Request
 } Request;
 
 /* router.c */
+extern void *router_begin(void *cls, const char *uri,
+						  struct MHD_Connection *connection);
 extern enum MHD_Result router_handle(void *cls,
 									 struct MHD_Connection *connection,
 									 const char *url, const char *method,

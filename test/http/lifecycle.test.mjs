@@ -1,8 +1,10 @@
 // The server's life around the database and its own stop: a database that
 // goes away answers 503 and comes back without a restart of the server (on
 // a private cluster of this file's own, so that stopping it disturbs no
-// other suite), a restart in the middle of a stream of requests, and
-// SIGTERM, which finishes the requests in flight before the server exits.
+// other suite), a restart while the server is idle or in the middle of a
+// stream of requests (no 503 once the database is back: a connection found
+// dead is remade and the request sent on the new one), and SIGTERM, which
+// finishes the requests in flight before the server exits.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -113,24 +115,52 @@ describe('the database goes away and comes back', () => {
     }
   });
 
+  // Requests on several connections at once, so that every worker thread
+  // (each with its own database connection) serves some.
+  async function burst(make) {
+    return Promise.all(Array.from({ length: 8 }, (_, i) => make(i)));
+  }
+
+  for (const mode of ['fast', 'immediate']) {
+    it(`a ${mode} restart while the server is idle: no 503 once the database is back`, async () => {
+      let rs = await burst(() => api(server, key, 'GET', '/api/v1/people?externalId=before'));
+      assert.deepEqual(rs.map((r) => r.status), Array(8).fill(200));
+
+      pgctl(cluster, 'restart', mode);
+      rs = await burst(() => api(server, key, 'GET', '/api/v1/people?externalId=before'));
+      assert.deepEqual(rs.map((r) => r.status), Array(8).fill(200), 'GET right after the restart');
+
+      pgctl(cluster, 'restart', mode);
+      rs = await burst((i) => api(server, key, 'POST', '/api/v1/people', { externalId: `${mode}-${i}` }));
+      assert.deepEqual(rs.map((r) => r.status), Array(8).fill(201), 'POST right after the restart');
+      assert.equal((await api(server, null, 'GET', '/healthz')).status, 200);
+    });
+  }
+
   it('a restart in the middle of a stream of requests', async () => {
     const statuses = [];
     let stop = false;
+    let restarted = false;
     const stream = (async () => {
       let n = 0;
       while (!stop) {
+        const sentAfterRestart = restarted;
         const r = await api(server, key, 'POST', '/api/v1/people', { externalId: `stream-${n++}` });
-        statuses.push(r.status);
+        statuses.push([r.status, sentAfterRestart]);
       }
     })();
     await sleep(300);
+    // pg_ctl -w returns once the database accepts connections again.
     pgctl(cluster, 'restart');
+    restarted = true;
     await sleep(500);
     stop = true;
     await stream;
 
-    assert.ok(statuses.every((s) => s === 201 || s === 503), `only 201 or 503: ${statuses}`);
-    assert.equal(statuses.at(-1), 201, 'requests succeed again after the restart');
+    assert.ok(statuses.every(([s]) => s === 201 || s === 503), `only 201 or 503: ${statuses}`);
+    const after = statuses.filter(([, late]) => late).map(([s]) => s);
+    assert.ok(after.length > 0, 'requests were sent after the restart');
+    assert.ok(after.every((s) => s === 201), `no 503 once the database is back: ${after}`);
     const r = await api(server, null, 'GET', '/healthz');
     assert.equal(r.status, 200);
   });
