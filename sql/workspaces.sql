@@ -46,3 +46,10 @@ SELECT t.err($$SELECT simpleproduct.sp_identify('{"externalId": "r3", "email": "
 SELECT external_id, email FROM simpleproduct.people
 WHERE workspace_id = simpleproduct.current_workspace_id() ORDER BY external_id;
 RESET simpleproduct.workspace;
+
+-- Workspace names: no NULL, no surrounding spaces.
+SELECT t.err($$SELECT simpleproduct.create_workspace(NULL)$$);
+SELECT t.err($$SELECT simpleproduct.create_workspace('x2', NULL)$$);
+SELECT t.err($$SELECT simpleproduct.create_workspace('  spaced  ')$$);
+SELECT t.err($$SELECT simpleproduct.create_workspace('x3', 'sometimes')$$);
+SELECT simpleproduct.create_workspace('x4') IS NOT NULL AS made;

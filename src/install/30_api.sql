@@ -102,12 +102,22 @@ CREATE POLICY workspace_isolation ON @extschema@.workspaces
 CREATE FUNCTION @extschema@.create_workspace(name text,
 											 conflict_policy text DEFAULT 'move')
 	RETURNS bigint
-	LANGUAGE sql VOLATILE STRICT
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	workspace_id bigint;
+BEGIN
+	IF $1 IS NULL OR $2 IS NULL THEN
+		RAISE EXCEPTION 'a workspace needs a name and a conflict policy'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The conflict policy is ''move'' or ''reject''.';
+	END IF;
 	INSERT INTO @extschema@.workspaces (name, conflict_policy)
 	VALUES ($1, $2)
-	RETURNING id
+	RETURNING id INTO workspace_id;
+	RETURN workspace_id;
+END
 $$;
 
 -- Create an API key for a workspace and return it.  This is the only time
