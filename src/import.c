@@ -217,8 +217,12 @@ parse_row(void *arg)
 	Jsonb	   *input;
 
 	if (parse->is_text)
+	{
+		char	   *json = TextDatumGetCString(parse->person);
+
 		input = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												   CStringGetDatum(TextDatumGetCString(parse->person))));
+												   CStringGetDatum(json)));
+	}
 	else
 		input = DatumGetJsonbP(parse->person);
 
@@ -333,18 +337,17 @@ flush_parsed(ImportBatch *batch)
 }
 
 /*
- * Write the outcome of resolved fallback rows into the work table.
+ * Write the outcome of resolved fallback rows beside the work table (an
+ * append, not an update, so that it costs the same whatever the plan).
  */
 static void
 flush_resolved(ImportBatch *batch)
 {
 	static SpPlan plan = {
-		"UPDATE pg_temp.sp_import_work w SET person_id = t.i,"
-		" created = t.c, error_code = t.e, error_message = t.m"
-		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-		"  pg_catalog.unnest($3), pg_catalog.unnest($4),"
-		"  pg_catalog.unnest($5)) AS t (l, i, c, e, m)"
-		" WHERE w.line" EQ "t.l",
+		"INSERT INTO pg_temp.sp_import_resolved"
+		" SELECT * FROM ROWS FROM (pg_catalog.unnest($1),"
+		"  pg_catalog.unnest($2), pg_catalog.unnest($3),"
+		"  pg_catalog.unnest($4), pg_catalog.unnest($5))",
 		5, {INT8ARRAYOID, UUIDARRAYOID, BOOLARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID}
 	};
@@ -398,11 +401,16 @@ parse_staged(Oid staged, bool has_range, int64 first_line, int64 last_line,
 	int64		total = 0;
 	Datum		range[2];
 	Oid			range_types[2] = {INT8OID, INT8OID};
+	char	   *schema = get_namespace_name(get_rel_namespace(staged));
+	char	   *table = get_rel_name(staged);
 
+	if (schema == NULL || table == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the staged table %u does not exist", staged)));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT line, person FROM %s",
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(staged)),
-												get_rel_name(staged)));
+					 quote_qualified_identifier(schema, table));
 	if (has_range)
 		appendStringInfoString(&sql, " WHERE line OPERATOR(pg_catalog.>=) $1"
 							   " AND line OPERATOR(pg_catalog.<=) $2");
@@ -515,28 +523,25 @@ classify_rows(int64 workspace_id)
 		"  OR (w.external_id IS NULL AND w.b_id IS NOT NULL))",
 		1, {INT8OID}
 	};
-	/*
-	 * Identifiers named by more than one row: a self-join (hashed) rather
-	 * than a GROUP BY, which would sort text under the collation.
-	 */
+	/* Identifiers named by more than one row of the load. */
 	static SpPlan shared_external_id = {
 		"UPDATE pg_temp.sp_import_work w SET kind = 'f', person_id = NULL,"
 		" created = NULL"
-		" WHERE w.kind IN ('c', 'u') AND $1 IS NOT NULL AND EXISTS ("
-		"  SELECT FROM pg_temp.sp_import_work o"
-		"  WHERE o.external_id" EQ "w.external_id"
-		"  AND o.line OPERATOR(pg_catalog.<>) w.line"
-		"  AND o.kind OPERATOR(pg_catalog.<>) 'e')",
+		" FROM (SELECT external_id FROM pg_temp.sp_import_work"
+		"  WHERE kind OPERATOR(pg_catalog.<>) 'e' AND $1 IS NOT NULL"
+		"  GROUP BY external_id"
+		"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1) d"
+		" WHERE w.kind IN ('c', 'u') AND w.external_id" EQ "d.external_id",
 		1, {INT8OID}
 	};
 	static SpPlan shared_email = {
 		"UPDATE pg_temp.sp_import_work w SET kind = 'f', person_id = NULL,"
 		" created = NULL"
-		" WHERE w.kind IN ('c', 'u') AND $1 IS NOT NULL AND EXISTS ("
-		"  SELECT FROM pg_temp.sp_import_work o"
-		"  WHERE o.email" EQ "w.email"
-		"  AND o.line OPERATOR(pg_catalog.<>) w.line"
-		"  AND o.kind OPERATOR(pg_catalog.<>) 'e')",
+		" FROM (SELECT email FROM pg_temp.sp_import_work"
+		"  WHERE kind OPERATOR(pg_catalog.<>) 'e' AND $1 IS NOT NULL"
+		"  GROUP BY email"
+		"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1) d"
+		" WHERE w.kind IN ('c', 'u') AND w.email" EQ "d.email",
 		1, {INT8OID}
 	};
 	static SpPlan shared_person = {
@@ -573,8 +578,15 @@ classify_rows(int64 workspace_id)
 		1, {INT8OID}
 	};
 
+	static SpPlan analyze_marked = {
+		"ANALYZE pg_temp.sp_import_work (kind, person_id)",
+		0, {InvalidOid}
+	};
+
 	run_step(&resolve, workspace_id);
 	run_step(&mark, workspace_id);
+	/* The planner must know how many rows are now 'c' and 'u'. */
+	sp_execute(&analyze_marked, NULL, NULL, false, 0);
 	run_step(&shared_external_id, workspace_id);
 	run_step(&shared_email, workspace_id);
 	run_step(&shared_person, workspace_id);
@@ -773,7 +785,7 @@ sp_import(PG_FUNCTION_ARGS)
 		0, {InvalidOid}
 	};
 	static SpPlan drop_work = {
-		"DROP TABLE pg_temp.sp_import_work",
+		"DROP TABLE pg_temp.sp_import_work, pg_temp.sp_import_resolved",
 		0, {InvalidOid}
 	};
 	static SpPlan create_work = {
@@ -786,13 +798,31 @@ sp_import(PG_FUNCTION_ARGS)
 		" error_message text) ON COMMIT DROP",
 		0, {InvalidOid}
 	};
+	static SpPlan create_resolved = {
+		"CREATE TEMPORARY TABLE sp_import_resolved ("
+		" line bigint, person_id uuid, created boolean, error_code text,"
+		" error_message text) ON COMMIT DROP",
+		0, {InvalidOid}
+	};
 	static SpPlan analyze_work = {
 		"ANALYZE pg_temp.sp_import_work (line, kind)",
 		0, {InvalidOid}
 	};
+	/* How many rows each step will touch, so that the joins are planned
+	 * for it (a nested loop over many rows would be ruinous). */
+	static SpPlan analyze_classified = {
+		"ANALYZE pg_temp.sp_import_work (kind, person_id)",
+		0, {InvalidOid}
+	};
 	static SpPlan results = {
-		"SELECT line, person_id, created, error_code, error_message"
-		" FROM pg_temp.sp_import_work ORDER BY line",
+		"SELECT w.line, COALESCE(r.person_id, w.person_id),"
+		" COALESCE(r.created, w.created),"
+		" COALESCE(r.error_code, w.error_code),"
+		" COALESCE(r.error_message, w.error_message)"
+		" FROM pg_temp.sp_import_work w"
+		" LEFT JOIN pg_temp.sp_import_resolved r"
+		"  ON r.line" EQ "w.line"
+		" ORDER BY w.line",
 		0, {InvalidOid}
 	};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -835,11 +865,13 @@ sp_import(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	sp_execute(&lock_people, NULL, NULL, false, 0);
 	sp_execute(&create_work, NULL, NULL, false, 0);
+	sp_execute(&create_resolved, NULL, NULL, false, 0);
 
 	total = parse_staged(staged, has_range, first_line, last_line,
 						 progress_every);
 	sp_execute(&analyze_work, NULL, NULL, false, 0);
 	classify_rows(workspace_id);
+	sp_execute(&analyze_classified, NULL, NULL, false, 0);
 	apply_plain_rows(workspace_id, &created, &updated);
 	if (progress_every > 0)
 		ereport(NOTICE,
