@@ -411,8 +411,9 @@ PG_FUNCTION_INFO_V1(sp_upsert_org);
  * SQL: simpleproduct.sp_upsert_org(jsonb).  {name, domain, domains,
  * properties}, and optionally "id" to change an existing organization (its
  * primary domain included).  "domain" finds the organization owning it,
- * primary or not; "domains" lists all its further domains.  "name" absent keeps the name, null clears it; properties are
- * a merge patch.  Returns the organization with "created".
+ * primary or not; "domains" lists all its further domains.  "name" absent
+ * keeps the name, null clears it; properties are a merge patch.  Returns
+ * the organization with "created".
  */
 Datum
 sp_upsert_org(PG_FUNCTION_ARGS)
