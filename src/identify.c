@@ -7,13 +7,21 @@
  * email; SPEC.md's identity table says what happens for each state of A
  * and B: update, create, claim, email change, email moved, or merge.
  *
- * Concurrency: before looking anything up, a call takes a transaction-
- * level lock on each identifier it was given (an advisory lock tag keyed
- * by a hash of workspace and identifier), always in ascending key order so
- * that two calls cannot wait on each other.  Under READ COMMITTED each
- * lookup then sees everything the previous holder committed, so two calls
- * for one new identifier create one person, and the rows found are locked
- * FOR UPDATE before their values are read, so no update is lost.
+ * Concurrency, in the order the locks are taken:
+ *	1. the workspace's linking lock, shared (exclusive for an explicit
+ *	   organization that may be created), so that a person is never linked
+ *	   while an organization domain is being written;
+ *	2. a transaction-level advisory lock on each identifier given (keyed by
+ *	   a hash of workspace and identifier), in ascending key order.  Under
+ *	   READ COMMITTED each lookup then sees everything the previous holder
+ *	   committed, so two calls for one new identifier create one person;
+ *	3. the rows: a call changing no identifier is one UPDATE (or a lookup)
+ *	   on its person; otherwise A and B are locked FOR UPDATE, in uuid
+ *	   order, before their values are read, so no update is lost.  A call
+ *	   locking two people retries in a subtransaction if it is chosen as a
+ *	   deadlock victim.
+ * Identifier locks of a call that created nobody and changed no identifier
+ * are given back at once; the others are held until commit.
  */
 #include "postgres.h"
 
