@@ -18,7 +18,6 @@
 
 #include "simpleproduct.h"
 
-#define EQ " OPERATOR(pg_catalog.=) "
 
 /* The salted hash of identifier $3 of kind $2 in workspace $1. */
 #define SUPPRESSION_HASH \

@@ -18,7 +18,6 @@
 
 #include "simpleproduct.h"
 
-#define EQ " OPERATOR(pg_catalog.=) "
 
 PG_FUNCTION_INFO_V1(sp_person_history);
 

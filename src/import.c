@@ -59,7 +59,6 @@
 
 #include "simpleproduct.h"
 
-#define EQ " OPERATOR(pg_catalog.=) "
 
 /* Rows parsed (or resolved) before their results go to the work table. */
 #define IMPORT_BATCH	5000

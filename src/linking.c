@@ -31,7 +31,6 @@
 
 #include "simpleproduct.h"
 
-#define EQ " OPERATOR(pg_catalog.=) "
 
 /* Nesting depth of relinking done by organizations_after_write. */
 static int	relink_depth = 0;

@@ -19,7 +19,6 @@
 #define ORGANIZATION_COLUMNS \
 	"id, domain, name, properties, created_at, updated_at"
 
-#define EQ " OPERATOR(pg_catalog.=) "
 
 /* An organization row as the functions read it. */
 typedef struct SpOrganization

@@ -18,7 +18,6 @@
 
 #define PERSON_COLUMNS SP_PERSON_COLUMNS
 
-#define EQ " OPERATOR(pg_catalog.=) "
 
 /*
  * Copy the person in the current SPI result's row "row" into *person.

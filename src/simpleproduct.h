@@ -32,6 +32,12 @@
 /* Longest externalId accepted, in characters. */
 #define SP_EXTERNAL_ID_MAX_CHARS	255
 
+/*
+ * Operators in the extension's queries are named with their schema, so
+ * that a hostile search_path cannot change what a query means.
+ */
+#define EQ " OPERATOR(pg_catalog.=) "
+
 /* A saved SPI plan, prepared on first use and kept for the backend's life. */
 typedef struct SpPlan
 {
